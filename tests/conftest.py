@@ -1,0 +1,47 @@
+"""Shared pytest fixtures.
+
+The real data sets live outside the repository (``../shared/data`` on the course's
+machines, or wherever ``RESNET_COURSE_DATA`` points). Tests that need them ask for the
+``data_root`` fixture; it fails (never skips) when the folder is missing, because a
+green run without data would prove nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _find_data_root() -> Path | None:
+    env = os.environ.get("RESNET_COURSE_DATA")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO_ROOT.parent / "shared" / "data")
+    for candidate in candidates:
+        if (candidate / "cifar10-jpg").is_dir() or (candidate / "hands").is_dir():
+            return candidate.resolve()
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The folder holding ``cifar10-jpg/`` and ``hands/``."""
+    root = _find_data_root()
+    if root is None:
+        pytest.fail(
+            "No course data found: set RESNET_COURSE_DATA to the folder holding "
+            "cifar10-jpg/ and hands/ (on the course machines: ../shared/data)."
+        )
+    return root
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One decoded-data cache for the whole test session (decoding JPEGs once)."""
+    env = os.environ.get("RESNET_COURSE_CACHE")
+    if env:
+        return Path(env)
+    return tmp_path_factory.mktemp("resnet_course_cache")
