@@ -1,0 +1,33 @@
+"""The book builds with warnings as errors, from the stored notebook outputs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO_ROOT
+
+
+def test_book_builds_with_warnings_as_errors(tmp_path: Path) -> None:
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    command = [str(jupyter_book), "build", "-W", "-n", "--keep-going", "--path-output", str(tmp_path), str(REPO_ROOT)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    html = tmp_path / "_build" / "html"
+    assert (html / "index.html").is_file()
+    assert (html / "favicon.ico").is_file()
+    intro = (html / "book" / "intro.html").read_text()
+    assert "ResNet Course" in intro
+    # The bibliography resolved the citation to the 2015 paper.
+    assert "Deep Residual Learning for Image Recognition" in (html / "book" / "references.html").read_text()
+
+
+def test_readme_shows_the_commands_ci_runs() -> None:
+    """CI must run exactly the README's test command (and the README must show the build)."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    test_command = [line for line in ci.splitlines() if line.strip() and not line.startswith("#")][-1]
+    assert "pytest" in test_command, f".ci/run must end with the test command, not {test_command!r}"
+    assert f"\n{test_command}\n" in readme, f"the README does not show .ci/run's test command {test_command!r}"
+    assert "jupyter-book build" in readme
