@@ -1032,3 +1032,27 @@ def show_samples(data: ImageSet, n: int = 16, seed: int = 0, ax=None, *, ncols: 
             axis.imshow(data.images[i].permute(1, 2, 0).numpy(), interpolation="nearest")
             axis.set_title(data.classes[int(data.labels[i])], fontsize=9)
     return fig
+
+
+# ----------------------------------------------------------------------------------------
+# 8. Data sets by name (for the command line and the experiments)
+# ----------------------------------------------------------------------------------------
+
+DATASETS = ("cifar10", "hands")
+
+
+def load_dataset(name: str, split: str = "train", root: str | Path | None = None, **options) -> ImageSet:
+    """``load_cifar10`` or ``load_hands`` by name; ``options`` go to the loader (e.g. ``size=96``)."""
+    if name == "cifar10":
+        return load_cifar10(split, root, **options)
+    if name == "hands":
+        return load_hands(split, root, **options)
+    raise ValueError(f"unknown data set {name!r}: choose one of {', '.join(DATASETS)}")
+
+
+def normalisation_for(name: str, train: ImageSet) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Mean and standard deviation to normalise ``name`` with: CIFAR-10's constants, else the training split's own."""
+    if name == "cifar10":
+        return CIFAR10_MEAN, CIFAR10_STD
+    mean, std = train.mean_std()
+    return tuple(round(m, 4) for m in mean), tuple(round(s, 4) for s in std)

@@ -1,0 +1,272 @@
+"""The ``resnet-course`` command (also ``python -m resnet_course``).
+
+    resnet-course list-models
+    resnet-course train --model resnet20 --data cifar10 --epochs 182 --schedule paper --out results/resnet20
+    resnet-course evaluate results/resnet20/best.pt
+    resnet-course bench --model resnet20 --steps 30
+
+``train`` writes ``history.json`` (per-epoch curves), ``best.pt`` / ``last.pt``
+(checkpoints) and ``metadata.json`` (how the run was made) into ``--out``; ``evaluate``
+rebuilds the network and the test data from a checkpoint alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from resnet_course.budget import current_budget
+from resnet_course.data import DATASETS, TensorLoader, load_dataset, normalisation_for
+from resnet_course.models import create_model, list_models
+from resnet_course.provenance import run_metadata
+from resnet_course.train import SCHEDULES, evaluate, fit, load_checkpoint
+
+EVAL_BATCH_SIZE = 500
+
+
+class CommandError(Exception):
+    """A mistake in the command's arguments or inputs: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument prints one line (and the hint to use --help), not the whole usage."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _device(name: str | None) -> torch.device:
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise CommandError(f"unknown device {name!r}: use cpu, cuda or cuda:N") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CommandError(f"--device {name}: this machine has no CUDA GPU; use --device cpu")
+    return device
+
+
+def _dataset_options(data: str, image_size: int | None) -> dict[str, int]:
+    if image_size is None:
+        return {}
+    if data != "hands":
+        raise CommandError("--image-size applies to --data hands only (CIFAR-10 images are 32×32)")
+    return {"size": image_size}
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_list_models(_args: argparse.Namespace) -> int:
+    for name in list_models():
+        print(name)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    budget = current_budget()
+    epochs = args.epochs if args.epochs is not None else budget.epochs
+    device = _device(args.device)
+    options = _dataset_options(args.data, args.image_size)
+    train_set = load_dataset(args.data, "train", args.data_root, **options)
+    test_set = load_dataset(args.data, "test", args.data_root, **options)
+    train_subset = args.subset if args.subset is not None else budget.train_subset
+    test_subset = args.test_subset if args.test_subset is not None else budget.test_subset
+    if train_subset is not None and train_subset < len(train_set):
+        train_set = train_set.subset(train_subset, seed=args.seed)
+    if test_subset is not None and test_subset < len(test_set):
+        test_set = test_set.subset(test_subset, seed=args.seed)
+    mean, std = normalisation_for(args.data, train_set)
+    model = create_model(args.model, num_classes=len(train_set.classes))
+    train_loader = TensorLoader(train_set, batch_size=args.batch_size, mean=mean, std=std, device=device,
+                                seed=args.seed)
+    test_loader = TensorLoader(test_set, batch_size=EVAL_BATCH_SIZE, shuffle=False, augment=False, mean=mean,
+                               std=std, device=device)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = run_metadata(
+        device,
+        model=args.model,
+        data=args.data,
+        data_variant=train_set.variant,
+        image_size=int(train_set.images.shape[-1]),
+        classes=list(train_set.classes),
+        train_images=len(train_set),
+        test_images=len(test_set),
+        test_subset_seed=args.seed,
+        normalisation={"mean": list(mean), "std": list(std)},
+        epochs=epochs,
+        batch_size=args.batch_size,
+        optimizer="sgd",
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        nesterov=args.nesterov,
+        schedule=args.schedule,
+        warmup_epochs=args.warmup_epochs,
+        label_smoothing=args.label_smoothing,
+        seed=args.seed,
+        mode=budget.mode if args.epochs is None else "explicit",
+    )
+    print(f"training {args.model} on {train_set.variant}: {len(train_set):,} training / {len(test_set):,} test "
+          f"images, {epochs} epochs, device {meta['device']}")
+    history = fit(
+        model, train_loader, test_loader,
+        epochs=epochs, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, nesterov=args.nesterov,
+        schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
+        checkpoint_dir=out, resume=args.resume, seed=args.seed, progress=not args.no_progress, device=device,
+        meta=meta,
+    )
+    meta.update(
+        wall_time_s=round(history.wall_time, 2),
+        final_test_accuracy=history.val_acc[-1] if history.val_acc else None,
+        best_test_accuracy=history.best_val_acc,
+    )
+    history.meta.update(meta)
+    history.to_json(out / "history.json")
+    (out / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"best test accuracy {history.best_val_acc:.2%}; wrote {out / 'history.json'}, {out / 'best.pt'}, "
+          f"{out / 'metadata.json'}")
+    return 0
+
+
+def _checkpoint_meta(checkpoint: dict, path: Path) -> dict:
+    meta = dict((checkpoint.get("history") or {}).get("meta") or {})
+    beside = path.parent / "metadata.json"
+    if not meta.get("data") and beside.is_file():
+        meta.update(json.loads(beside.read_text()))
+    if not meta.get("data"):
+        raise CommandError(f"{path} does not say which data it was trained on (no metadata in it or beside it); "
+                           "use a checkpoint written by 'resnet-course train'")
+    return meta
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    path = Path(args.checkpoint)
+    if not path.is_file():
+        raise CommandError(f"no checkpoint at {path}")
+    checkpoint = load_checkpoint(path)
+    meta = _checkpoint_meta(checkpoint, path)
+    model = create_model(checkpoint["arch"], num_classes=checkpoint["num_classes"])
+    load_checkpoint(path, model)
+    device = _device(args.device)
+    options = {"size": meta["image_size"]} if meta["data"] == "hands" else {}
+    test_set = load_dataset(meta["data"], "test", args.data_root, **options)
+    if not args.all_test_images and meta.get("test_images", len(test_set)) < len(test_set):
+        test_set = test_set.subset(meta["test_images"], seed=meta.get("test_subset_seed", 0))
+    norm = meta["normalisation"]
+    loader = TensorLoader(test_set, batch_size=EVAL_BATCH_SIZE, shuffle=False, augment=False, mean=norm["mean"],
+                          std=norm["std"], device=device)
+    result = evaluate(model, loader, tta_flip=args.tta_flip, device=device)
+    report = {"checkpoint": str(path), "model": checkpoint["arch"], "data_variant": test_set.variant,
+              "test_images": result["count"], "accuracy": result["accuracy"], "loss": result["loss"],
+              "tta_flip": args.tta_flip}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{checkpoint['arch']} on {result['count']:,} test images of {test_set.variant}: "
+              f"accuracy {result['accuracy']:.2%}, loss {result['loss']:.4f}" + (" (flip TTA)" if args.tta_flip else ""))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from resnet_course.bench import format_table, throughput_comparison
+
+    device = _device(args.device)
+    report = throughput_comparison(args.model, steps=args.steps, batch_size=args.batch_size, device=device,
+                                   data_root=args.data_root, workers=args.workers)
+    print(format_table(report, run_metadata(device)))
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="resnet-course",
+        description="Build, train and evaluate the ResNets of the ResNet Course.",
+        epilog="Data comes from $RESNET_COURSE_DATA (or --data-root). RESNET_COURSE_QUICK=1 selects quick mode.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    listing = commands.add_parser("list-models", help="print every model name create_model() accepts")
+    listing.set_defaults(run=cmd_list_models)
+
+    train = commands.add_parser(
+        "train", help="train a model and write history, checkpoints and metadata",
+        description="Train a network with SGD and write history.json, best.pt, last.pt and metadata.json to --out. "
+                    "Without --epochs, quick mode trains briefly on a subset and full mode uses the full budget.",
+    )
+    train.add_argument("--model", default="resnet20", help="a name from 'resnet-course list-models' (default: resnet20)")
+    train.add_argument("--data", default="cifar10", choices=DATASETS, help="the data set (default: cifar10)")
+    train.add_argument("--out", required=True, help="folder for history.json, best.pt, last.pt and metadata.json")
+    train.add_argument("--epochs", type=int, help="epochs to train (the paper's CIFAR schedule is 182)")
+    train.add_argument("--schedule", default="paper", choices=SCHEDULES,
+                       help="learning-rate schedule; 'paper' divides by 10 at 50%% and 75%% (default)")
+    train.add_argument("--batch-size", type=int, default=128, help="images per step (default: 128, as the paper)")
+    train.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default: 0.1)")
+    train.add_argument("--momentum", type=float, default=0.9)
+    train.add_argument("--weight-decay", type=float, default=1e-4)
+    train.add_argument("--nesterov", action="store_true")
+    train.add_argument("--warmup-epochs", type=float, default=0.0)
+    train.add_argument("--label-smoothing", type=float, default=0.0)
+    train.add_argument("--subset", type=int, help="train on this many images (class-balanced, seeded)")
+    train.add_argument("--test-subset", type=int, help="evaluate on this many test images")
+    train.add_argument("--image-size", type=int, help="side of the hand crops in pixels (hands only; default 64)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    train.add_argument("--data-root", help="data folder (default: $RESNET_COURSE_DATA)")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoints in --out")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(run=cmd_train)
+
+    evaluate_ = commands.add_parser("evaluate", help="test accuracy of a checkpoint written by 'train'")
+    evaluate_.add_argument("checkpoint", help="a .pt file written by 'resnet-course train'")
+    evaluate_.add_argument("--tta-flip", action="store_true", help="average predictions on the image and its mirror")
+    evaluate_.add_argument("--all-test-images", action="store_true",
+                           help="use the whole test split, not the subset the run was evaluated on")
+    evaluate_.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    evaluate_.add_argument("--data-root", help="data folder (default: $RESNET_COURSE_DATA)")
+    evaluate_.add_argument("--json", action="store_true", help="print one JSON line")
+    evaluate_.set_defaults(run=cmd_evaluate)
+
+    bench = commands.add_parser(
+        "bench", help="images per second: the usual DataLoader loop vs the tensor-resident fit",
+        description="Train the same network for the same number of steps two ways and compare images per second.",
+    )
+    bench.add_argument("--model", default="resnet20")
+    bench.add_argument("--steps", type=int, default=30, help="timed training steps per method (default: 30)")
+    bench.add_argument("--batch-size", type=int, default=128)
+    bench.add_argument("--workers", type=int, default=2, help="DataLoader workers of the usual loop (default: 2)")
+    bench.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    bench.add_argument("--data-root", help="data folder (default: $RESNET_COURSE_DATA)")
+    bench.set_defaults(run=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except CommandError as error:
+        print(f"resnet-course {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, FloatingPointError) as error:  # bad names, missing data, divergence
+        print(f"resnet-course {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
