@@ -35,6 +35,8 @@ class Budget:
     epochs: int  # a chapter's live training run
     paper_epochs: int  # the paper's CIFAR schedule (64k iterations at batch 128)
     batch_size: int
+    schedule: str  # learning-rate schedule of a live run (a 2-epoch run has no room for the paper's steps)
+    warmup_epochs: float
     degradation_depths: tuple[int, ...]  # plain/residual depths trained side by side (chapter 1)
     gradient_depths: tuple[int, ...]  # depths whose gradients are measured at initialisation (chapter 2)
     landscape_points: int  # grid points per axis of a loss-landscape slice (chapter 7)
@@ -49,7 +51,7 @@ class Budget:
         if self.quick:
             return (
                 f"Quick mode ({self.reason}): {self.train_subset:,} training and {self.test_subset:,} test images, "
-                f"{self.epochs} epoch(s), depths {', '.join(map(str, self.degradation_depths))}. "
+                f"{self.epochs} epoch(s) with the {self.schedule} schedule, depths {', '.join(map(str, self.degradation_depths))}. "
                 f"A full run uses all 50,000/10,000 images and {FULL.epochs} epochs "
                 f"(the paper's schedule: {FULL.paper_epochs}); set {ENV_VAR}=0 on a GPU machine for it."
             )
@@ -70,6 +72,8 @@ QUICK = Budget(
     epochs=2,
     paper_epochs=182,
     batch_size=128,
+    schedule="onecycle",
+    warmup_epochs=0.3,
     degradation_depths=(8, 14, 20),
     gradient_depths=(20, 56, 110),
     landscape_points=7,
@@ -84,6 +88,8 @@ FULL = Budget(
     epochs=30,
     paper_epochs=182,
     batch_size=128,
+    schedule="paper",
+    warmup_epochs=0.0,
     degradation_depths=(20, 32, 44, 56),
     gradient_depths=(20, 56, 110),
     landscape_points=31,

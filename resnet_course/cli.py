@@ -21,12 +21,13 @@ from typing import Sequence
 import torch
 
 from resnet_course.budget import current_budget
-from resnet_course.data import DATASETS, TensorLoader, load_dataset, normalisation_for
+from resnet_course.data import CIFAR10_CLASSES, DATASETS, HANDS_CLASSES, TensorLoader, load_dataset, normalisation_for
 from resnet_course.models import create_model, list_models
 from resnet_course.provenance import run_metadata
 from resnet_course.train import SCHEDULES, evaluate, fit, load_checkpoint
 
 EVAL_BATCH_SIZE = 500
+DATASET_CLASSES = {"cifar10": CIFAR10_CLASSES, "hands": HANDS_CLASSES}
 
 
 class CommandError(Exception):
@@ -72,8 +73,11 @@ def cmd_list_models(_args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     budget = current_budget()
     epochs = args.epochs if args.epochs is not None else budget.epochs
+    schedule = args.schedule or budget.schedule
+    warmup_epochs = args.warmup_epochs if args.warmup_epochs is not None else budget.warmup_epochs
     device = _device(args.device)
     options = _dataset_options(args.data, args.image_size)
+    model = create_model(args.model, num_classes=len(DATASET_CLASSES[args.data]))  # a bad name fails before data loads
     train_set = load_dataset(args.data, "train", args.data_root, **options)
     test_set = load_dataset(args.data, "test", args.data_root, **options)
     train_subset = args.subset if args.subset is not None else budget.train_subset
@@ -83,7 +87,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     if test_subset is not None and test_subset < len(test_set):
         test_set = test_set.subset(test_subset, seed=args.seed)
     mean, std = normalisation_for(args.data, train_set)
-    model = create_model(args.model, num_classes=len(train_set.classes))
     train_loader = TensorLoader(train_set, batch_size=args.batch_size, mean=mean, std=std, device=device,
                                 seed=args.seed)
     test_loader = TensorLoader(test_set, batch_size=EVAL_BATCH_SIZE, shuffle=False, augment=False, mean=mean,
@@ -109,18 +112,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         momentum=args.momentum,
         weight_decay=args.weight_decay,
         nesterov=args.nesterov,
-        schedule=args.schedule,
-        warmup_epochs=args.warmup_epochs,
+        schedule=schedule,
+        warmup_epochs=warmup_epochs,
         label_smoothing=args.label_smoothing,
         seed=args.seed,
-        mode=budget.mode if args.epochs is None else "explicit",
+        mode=budget.mode,
     )
     print(f"training {args.model} on {train_set.variant}: {len(train_set):,} training / {len(test_set):,} test "
-          f"images, {epochs} epochs, device {meta['device']}")
+          f"images, {epochs} epoch{'s' if epochs != 1 else ''}, device {meta['device']}")
     history = fit(
         model, train_loader, test_loader,
         epochs=epochs, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, nesterov=args.nesterov,
-        schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
+        schedule=schedule, warmup_epochs=warmup_epochs, label_smoothing=args.label_smoothing,
         checkpoint_dir=out, resume=args.resume, seed=args.seed, progress=not args.no_progress, device=device,
         meta=meta,
     )
@@ -209,14 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", default="cifar10", choices=DATASETS, help="the data set (default: cifar10)")
     train.add_argument("--out", required=True, help="folder for history.json, best.pt, last.pt and metadata.json")
     train.add_argument("--epochs", type=int, help="epochs to train (the paper's CIFAR schedule is 182)")
-    train.add_argument("--schedule", default="paper", choices=SCHEDULES,
-                       help="learning-rate schedule; 'paper' divides by 10 at 50%% and 75%% (default)")
+    train.add_argument("--schedule", choices=SCHEDULES,
+                       help="learning-rate schedule; 'paper' divides by 10 at 50%% and 75%% of training "
+                            "(default: paper in full mode, onecycle in quick mode)")
     train.add_argument("--batch-size", type=int, default=128, help="images per step (default: 128, as the paper)")
     train.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default: 0.1)")
     train.add_argument("--momentum", type=float, default=0.9)
     train.add_argument("--weight-decay", type=float, default=1e-4)
     train.add_argument("--nesterov", action="store_true")
-    train.add_argument("--warmup-epochs", type=float, default=0.0)
+    train.add_argument("--warmup-epochs", type=float, help="linear warm-up (default: 0.3 in quick mode, else 0)")
     train.add_argument("--label-smoothing", type=float, default=0.0)
     train.add_argument("--subset", type=int, help="train on this many images (class-balanced, seeded)")
     train.add_argument("--test-subset", type=int, help="evaluate on this many test images")
