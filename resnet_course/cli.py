@@ -24,7 +24,7 @@ from resnet_course.budget import current_budget
 from resnet_course.data import CIFAR10_CLASSES, DATASETS, HANDS_CLASSES, TensorLoader, load_dataset, normalisation_for
 from resnet_course.models import create_model, list_models
 from resnet_course.provenance import run_metadata
-from resnet_course.train import SCHEDULES, evaluate, fit, load_checkpoint
+from resnet_course.train import SCHEDULES, distributed_info, evaluate, fit, load_checkpoint
 
 EVAL_BATCH_SIZE = 500
 DATASET_CLASSES = {"cifar10": CIFAR10_CLASSES, "hands": HANDS_CLASSES}
@@ -42,14 +42,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _device(name: str | None) -> torch.device:
+    """The device named, or CUDA if there is one; under ``torchrun``, each process's own GPU."""
     if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError as error:
         raise CommandError(f"unknown device {name!r}: use cpu, cuda or cuda:N") from error
     if device.type == "cuda" and not torch.cuda.is_available():
         raise CommandError(f"--device {name}: this machine has no CUDA GPU; use --device cpu")
+    _, world_size, local_rank = distributed_info()
+    if device.type == "cuda" and device.index is None and world_size > 1:
+        device = torch.device("cuda", local_rank)
     return device
 
 
@@ -118,7 +122,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         mode=budget.mode,
     )
-    print(f"training {args.model} on {train_set.variant}: {len(train_set):,} training / {len(test_set):,} test "
+    rank = distributed_info()[0]
+    say = print if rank == 0 else (lambda *_args, **_kwargs: None)  # one process speaks and writes
+    say(f"training {args.model} on {train_set.variant}: {len(train_set):,} training / {len(test_set):,} test "
           f"images, {epochs} epoch{'s' if epochs != 1 else ''}, device {meta['device']}")
     history = fit(
         model, train_loader, test_loader,
@@ -133,9 +139,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         best_test_accuracy=history.best_val_acc,
     )
     history.meta.update(meta)
+    if rank != 0:
+        return 0
     history.to_json(out / "history.json")
     (out / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
-    print(f"best test accuracy {history.best_val_acc:.2%}; wrote {out / 'history.json'}, {out / 'best.pt'}, "
+    say(f"best test accuracy {history.best_val_acc:.2%}; wrote {out / 'history.json'}, {out / 'best.pt'}, "
           f"{out / 'metadata.json'}")
     return 0
 
