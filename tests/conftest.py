@@ -15,6 +15,10 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# The tests run everything in quick mode (DESIGN.md), notebooks included: nbval's kernels
+# inherit this process's environment. Set at import, before any test or kernel starts.
+os.environ["RESNET_COURSE_QUICK"] = "1"
+
 
 def _find_data_root() -> Path | None:
     env = os.environ.get("RESNET_COURSE_DATA")
