@@ -30,6 +30,11 @@ def _find_data_root() -> Path | None:
     return None
 
 
+# Notebooks (run by nbval in their own kernels) find the data through the environment.
+if "RESNET_COURSE_DATA" not in os.environ and _find_data_root() is not None:
+    os.environ["RESNET_COURSE_DATA"] = str(_find_data_root())
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """The folder holding ``cifar10-jpg/`` and ``hands/``."""
