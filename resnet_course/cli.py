@@ -187,6 +187,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from resnet_course.experiments import run_experiment
+
+    path = run_experiment(args.name, epochs=args.epochs, subset=args.subset, test_subset=args.test_subset,
+                          batch_size=args.batch_size, seed=args.seed, device=_device(args.device),
+                          data_root=args.data_root, out=args.out, progress=not args.no_progress)
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from resnet_course.bench import format_table, throughput_comparison
 
@@ -249,6 +259,26 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_.add_argument("--data-root", help="data folder (default: $RESNET_COURSE_DATA)")
     evaluate_.add_argument("--json", action="store_true", help="print one JSON line")
     evaluate_.set_defaults(run=cmd_evaluate)
+
+    from resnet_course.experiments import EXPERIMENTS
+
+    experiment = commands.add_parser(
+        "experiment", help="run a reference experiment of the book and write results/<name>.json",
+        description="Train the networks of one of the book's reference experiments and write their curves and "
+                    "metadata to results/<name>.json. Experiments: "
+                    + "; ".join(f"{e.name}: {e.description}" for e in EXPERIMENTS.values()),
+    )
+    experiment.add_argument("name", choices=sorted(EXPERIMENTS))
+    experiment.add_argument("--epochs", type=int, default=182, help="epochs per network (the paper's: 182)")
+    experiment.add_argument("--subset", type=int, help="training images (default: all 50,000)")
+    experiment.add_argument("--test-subset", type=int, help="test images (default: all 10,000)")
+    experiment.add_argument("--batch-size", type=int, default=128)
+    experiment.add_argument("--seed", type=int, default=0)
+    experiment.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    experiment.add_argument("--data-root", help="data folder (default: $RESNET_COURSE_DATA)")
+    experiment.add_argument("--out", help="output JSON (default: results/<name>.json)")
+    experiment.add_argument("--no-progress", action="store_true")
+    experiment.set_defaults(run=cmd_experiment)
 
     bench = commands.add_parser(
         "bench", help="images per second: the usual DataLoader loop vs the tensor-resident fit",
