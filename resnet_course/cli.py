@@ -191,8 +191,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     from resnet_course.experiments import run_experiment
 
     path = run_experiment(args.name, epochs=args.epochs, subset=args.subset, test_subset=args.test_subset,
-                          batch_size=args.batch_size, seed=args.seed, device=_device(args.device),
-                          data_root=args.data_root, out=args.out, progress=not args.no_progress)
+                          batch_size=args.batch_size, warmup_epochs=args.warmup_epochs, seed=args.seed,
+                          device=_device(args.device), data_root=args.data_root, out=args.out, progress=not args.no_progress)
     print(f"wrote {path}")
     return 0
 
@@ -273,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--subset", type=int, help="training images (default: all 50,000)")
     experiment.add_argument("--test-subset", type=int, help="test images (default: all 10,000)")
     experiment.add_argument("--batch-size", type=int, default=128)
+    experiment.add_argument("--warmup-epochs", type=float, default=0.0,
+                            help="linear learning-rate warm-up before the paper's schedule (reduced runs need it)")
     experiment.add_argument("--seed", type=int, default=0)
     experiment.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
     experiment.add_argument("--data-root", help="data folder (default: $RESNET_COURSE_DATA)")
