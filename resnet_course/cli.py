@@ -2,6 +2,7 @@
 
     resnet-course list-models
     resnet-course train --model resnet20 --data cifar10 --epochs 182 --schedule paper --out results/resnet20
+    resnet-course train --model resnet18_cifar --recipe fast --out results/resnet18_fast
     resnet-course evaluate results/resnet20/best.pt
     resnet-course bench --model resnet20 --steps 30
 
@@ -20,10 +21,11 @@ from typing import Sequence
 
 import torch
 
-from resnet_course.budget import current_budget
+from resnet_course.budget import Budget, current_budget
 from resnet_course.data import CIFAR10_CLASSES, DATASETS, HANDS_CLASSES, TensorLoader, load_dataset, normalisation_for
 from resnet_course.models import create_model, list_models
 from resnet_course.provenance import run_metadata
+from resnet_course.recipes import Recipe, get_recipe, list_recipes
 from resnet_course.train import SCHEDULES, distributed_info, evaluate, fit, load_checkpoint
 
 EVAL_BATCH_SIZE = 500
@@ -74,11 +76,45 @@ def cmd_list_models(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace, budget: Budget) -> tuple[Recipe | None, dict]:
+    """The run's recipe (or ``None``) and its settings: explicit flags first, then the recipe, then the defaults.
+
+    Without ``--recipe`` this is what ``train`` always did: the paper's optimiser settings,
+    with epochs, schedule and warm-up from the quick/full budget. With it, the recipe
+    supplies every setting a flag does not; quick mode still shrinks the epochs.
+    """
+    recipe = get_recipe(args.recipe) if args.recipe is not None else None
+    base = recipe or get_recipe("paper")
+
+    def pick(flag: object, from_recipe: object, default: object) -> object:
+        if flag is not None:
+            return flag
+        return from_recipe if recipe is not None else default
+
+    settings = {
+        "epochs": pick(args.epochs, budget.epochs if budget.quick else base.epochs, budget.epochs),
+        "schedule": pick(args.schedule, base.schedule, budget.schedule),
+        "warmup_epochs": pick(args.warmup_epochs, base.warmup_epochs, budget.warmup_epochs),
+        "batch_size": pick(args.batch_size, base.batch_size, base.batch_size),
+        "lr": pick(args.lr, base.lr, base.lr),
+        "momentum": pick(args.momentum, base.momentum, base.momentum),
+        "weight_decay": pick(args.weight_decay, base.weight_decay, base.weight_decay),
+        "nesterov": pick(args.nesterov, base.nesterov, False),
+        "label_smoothing": pick(args.label_smoothing, base.label_smoothing, 0.0),
+    }
+    if recipe is not None:  # the switches only a recipe sets (fit's defaults otherwise)
+        settings.update(
+            drop_last=recipe.drop_last, optimizer=recipe.optimizer, decay_bn_and_bias=recipe.decay_bn_and_bias,
+            amp=recipe.amp, channels_last=recipe.channels_last, compile=recipe.compile, fused=recipe.fused,
+            tta_flip=recipe.tta_flip,
+        )
+    return recipe, settings
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     budget = current_budget()
-    epochs = args.epochs if args.epochs is not None else budget.epochs
-    schedule = args.schedule or budget.schedule
-    warmup_epochs = args.warmup_epochs if args.warmup_epochs is not None else budget.warmup_epochs
+    recipe, settings = _settings(args, budget)  # an unknown recipe fails here, before any work
+    epochs, schedule, warmup_epochs = settings["epochs"], settings["schedule"], settings["warmup_epochs"]
     device = _device(args.device)
     options = _dataset_options(args.data, args.image_size)
     model = create_model(args.model, num_classes=len(DATASET_CLASSES[args.data]))  # a bad name fails before data loads
@@ -91,8 +127,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if test_subset is not None and test_subset < len(test_set):
         test_set = test_set.subset(test_subset, seed=args.seed)
     mean, std = normalisation_for(args.data, train_set)
-    train_loader = TensorLoader(train_set, batch_size=args.batch_size, mean=mean, std=std, device=device,
-                                seed=args.seed)
+    train_loader = TensorLoader(train_set, batch_size=settings["batch_size"], mean=mean, std=std, device=device,
+                                seed=args.seed, drop_last=settings.get("drop_last", False))
     test_loader = TensorLoader(test_set, batch_size=EVAL_BATCH_SIZE, shuffle=False, augment=False, mean=mean,
                                std=std, device=device)
 
@@ -110,26 +146,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         test_subset_seed=args.seed,
         normalisation={"mean": list(mean), "std": list(std)},
         epochs=epochs,
-        batch_size=args.batch_size,
-        optimizer="sgd",
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        nesterov=args.nesterov,
+        batch_size=settings["batch_size"],
+        optimizer=settings.get("optimizer", "sgd"),
+        lr=settings["lr"],
+        momentum=settings["momentum"],
+        weight_decay=settings["weight_decay"],
+        nesterov=settings["nesterov"],
         schedule=schedule,
         warmup_epochs=warmup_epochs,
-        label_smoothing=args.label_smoothing,
+        label_smoothing=settings["label_smoothing"],
         seed=args.seed,
         mode=budget.mode,
+        recipe=recipe.name if recipe is not None else None,
     )
     rank = distributed_info()[0]
     say = print if rank == 0 else (lambda *_args, **_kwargs: None)  # one process speaks and writes
     say(f"training {args.model} on {train_set.variant}: {len(train_set):,} training / {len(test_set):,} test "
           f"images, {epochs} epoch{'s' if epochs != 1 else ''}, device {meta['device']}")
+    fit_settings = {k: v for k, v in settings.items() if k not in ("batch_size", "drop_last")}
     history = fit(
-        model, train_loader, test_loader,
-        epochs=epochs, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, nesterov=args.nesterov,
-        schedule=schedule, warmup_epochs=warmup_epochs, label_smoothing=args.label_smoothing,
+        model, train_loader, test_loader, **fit_settings,
         checkpoint_dir=out, resume=args.resume, seed=args.seed, progress=not args.no_progress, device=device,
         meta=meta,
     )
@@ -202,7 +238,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     device = _device(args.device)
     report = throughput_comparison(args.model, steps=args.steps, batch_size=args.batch_size, device=device,
-                                   data_root=args.data_root, workers=args.workers)
+                                   data_root=args.data_root, workers=args.workers, tricks=args.tricks)
     print(format_table(report, run_metadata(device)))
     return 0
 
@@ -229,17 +265,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", default="resnet20", help="a name from 'resnet-course list-models' (default: resnet20)")
     train.add_argument("--data", default="cifar10", choices=DATASETS, help="the data set (default: cifar10)")
     train.add_argument("--out", required=True, help="folder for history.json, best.pt, last.pt and metadata.json")
+    train.add_argument("--recipe", metavar="NAME",
+                       help=f"a named set of settings ({', '.join(list_recipes())}): 'paper' is He et al. 2015 "
+                            "§4.2, 'fast' trains for time to accuracy; the flags below override it")
     train.add_argument("--epochs", type=int, help="epochs to train (the paper's CIFAR schedule is 182)")
     train.add_argument("--schedule", choices=SCHEDULES,
                        help="learning-rate schedule; 'paper' divides by 10 at 50%% and 75%% of training "
-                            "(default: paper in full mode, onecycle in quick mode)")
-    train.add_argument("--batch-size", type=int, default=128, help="images per step (default: 128, as the paper)")
-    train.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default: 0.1)")
-    train.add_argument("--momentum", type=float, default=0.9)
-    train.add_argument("--weight-decay", type=float, default=1e-4)
-    train.add_argument("--nesterov", action="store_true")
-    train.add_argument("--warmup-epochs", type=float, help="linear warm-up (default: 0.3 in quick mode, else 0)")
-    train.add_argument("--label-smoothing", type=float, default=0.0)
+                            "(default: the recipe's; without one, paper in full mode, onecycle in quick mode)")
+    train.add_argument("--batch-size", type=int, help="images per step (default: 128, as the paper, or the recipe's)")
+    train.add_argument("--lr", type=float, help="peak learning rate (default: 0.1, or the recipe's)")
+    train.add_argument("--momentum", type=float, help="(default: 0.9, or the recipe's)")
+    train.add_argument("--weight-decay", type=float, help="(default: 1e-4, or the recipe's)")
+    train.add_argument("--nesterov", action=argparse.BooleanOptionalAction,
+                       help="Nesterov momentum (default: off, or the recipe's)")
+    train.add_argument("--warmup-epochs", type=float,
+                       help="linear warm-up (default: the recipe's; without one, 0.3 in quick mode, else 0)")
+    train.add_argument("--label-smoothing", type=float, help="(default: 0, or the recipe's)")
     train.add_argument("--subset", type=int, help="train on this many images (class-balanced, seeded)")
     train.add_argument("--test-subset", type=int, help="evaluate on this many test images")
     train.add_argument("--image-size", type=int, help="side of the hand crops in pixels (hands only; default 64)")
@@ -284,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser(
         "bench", help="images per second: the usual DataLoader loop vs the tensor-resident fit",
-        description="Train the same network for the same number of steps two ways and compare images per second.",
+        description="Train the same network for the same number of steps two ways (with --tricks: adding one "
+                    "speed trick at a time) and compare images per second.",
     )
     bench.add_argument("--model", default="resnet20")
     bench.add_argument("--steps", type=int, default=30, help="timed training steps per method (default: 30)")
@@ -292,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--workers", type=int, default=2, help="DataLoader workers of the usual loop (default: 2)")
     bench.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
     bench.add_argument("--data-root", help="data folder (default: $RESNET_COURSE_DATA)")
+    bench.add_argument("--tricks", action="store_true",
+                       help="also add bf16, channels-last, torch.compile, CUDA graphs, fused SGD and the fast recipe "
+                            "one at a time, and the share of the measured bf16 matmul peak")
     bench.set_defaults(run=cmd_bench)
     return parser
 

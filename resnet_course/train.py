@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 from resnet_course.provenance import run_metadata
 
 __all__ = [
+    "COMPILE_MODES",
     "CheckpointError",
     "CheckpointMismatchError",
     "History",
@@ -262,6 +263,7 @@ def make_optimizer(
     weight_decay: float = 1e-4,
     nesterov: bool = False,
     decay_bn_and_bias: bool = True,
+    fused: bool = False,
 ) -> torch.optim.Optimizer:
     """SGD with momentum (the paper's, §3.4 and §4.2) or AdamW.
 
@@ -270,6 +272,10 @@ def make_optimizer(
     decaying a BN scale only changes the effective learning rate of the layer before it.
     ``momentum`` and ``nesterov`` apply to SGD only; AdamW keeps its default betas (it
     wants a far smaller ``lr``, around 1e-3).
+
+    ``fused=True`` updates all parameters in one fused kernel per group (PyTorch's
+    ``fused=True``; same arithmetic, fewer launches). ``False`` keeps PyTorch's default
+    implementation (``foreach`` on a GPU, a loop over parameters on the CPU).
     """
     _check_name("optimizer", name, OPTIMIZERS)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -281,9 +287,12 @@ def make_optimizer(
             {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
         ]
         groups = [g for g in groups if g["params"]]
+    implementation = {"fused": True} if fused else {}  # fused=False would also switch foreach off
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
-    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+        return torch.optim.SGD(
+            groups, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, **implementation
+        )
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, **implementation)
 
 
 # ----------------------------------------------------------------------------------------
@@ -358,6 +367,43 @@ def _resolve_amp(amp: Union[str, bool, None], device: torch.device) -> Optional[
     if amp in ("fp16", "float16"):
         return torch.float16
     raise ValueError(f"unknown amp {amp!r}; choose None (auto), 'bf16', 'fp16' or False")
+
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def _resolve_compile(compile: Union[bool, str, None], device: torch.device) -> Optional[str]:
+    """The ``torch.compile`` mode to train with, or ``None`` for eager execution.
+
+    ``False``: eager. ``True``: ``"default"`` (Inductor's fused kernels). ``None`` (auto):
+    ``"default"`` on CUDA, eager elsewhere (compiling on a CPU takes minutes). A mode
+    name from :data:`COMPILE_MODES` asks for it; ``"reduce-overhead"`` adds CUDA graphs,
+    which replay a whole step's kernels with one launch (on CUDA only; elsewhere it
+    compiles without them).
+    """
+    if compile is None:
+        return "default" if device.type == "cuda" else None
+    if compile is False:
+        return None
+    if compile is True:
+        return "default"
+    if compile in COMPILE_MODES:
+        return str(compile)
+    raise ValueError(
+        f"unknown compile {compile!r}; choose True, False, None (auto) or a mode: {', '.join(map(repr, COMPILE_MODES))}"
+    )
+
+
+def _resolve_fused(fused: Optional[bool], device: torch.device) -> bool:
+    """Whether to use the fused optimizer: as asked, or (``None``, auto) where PyTorch has one for ``device``."""
+    if fused is not None:
+        return bool(fused)
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+        return device.type in _get_fused_kernels_supported_devices()
+    except ImportError:  # an older PyTorch: fused kernels on CUDA only
+        return device.type == "cuda"
 
 
 def _autocast(device: torch.device, dtype: Optional[torch.dtype]) -> contextlib.AbstractContextManager:
@@ -767,7 +813,9 @@ def fit(
     label_smoothing: float = 0.0,
     amp: Union[str, bool, None] = None,
     channels_last: Optional[bool] = None,
-    compile: bool = False,
+    compile: Union[bool, str, None] = False,
+    fused: Optional[bool] = False,
+    tta_flip: bool = False,
     checkpoint_dir: Optional[PathLike] = None,
     resume: bool = False,
     seed: int = 0,
@@ -793,7 +841,13 @@ def fit(
       every batch; ``warmup_epochs`` (may be fractional) ramps the lr up linearly first.
     * ``amp``: ``None`` = bfloat16 autocast on a GPU that supports it, float32 on CPU;
       ``"bf16"``, ``"fp16"`` (with a ``GradScaler``) or ``False``. ``channels_last``:
-      ``None`` = on for CUDA. ``compile``: wrap the model in ``torch.compile``.
+      ``None`` = on for CUDA. ``compile``: wrap the model in ``torch.compile`` --
+      ``True``, a mode from :data:`COMPILE_MODES` (``"reduce-overhead"`` adds CUDA graphs),
+      or ``None`` = on for CUDA. ``fused``: the fused optimizer kernel (``None`` = wherever
+      PyTorch has one). ``tta_flip``: validate on each image and its mirror image (see
+      :func:`evaluate`). These change speed (``amp`` and ``channels_last`` also the
+      rounding; ``tta_flip`` what validation measures), not the training recipe;
+      :mod:`resnet_course.recipes` names sets of all the settings.
     * ``checkpoint_dir``: after every epoch write ``last.pt``, and ``best.pt`` when the
       validation accuracy improves, atomically. Ctrl-C finishes the current step, writes
       ``interrupted.pt`` and re-raises ``KeyboardInterrupt``.
@@ -848,6 +902,8 @@ def fit(
     amp_dtype = _resolve_amp(amp, device)
     if channels_last is None:
         channels_last = device.type == "cuda"
+    compile_mode = _resolve_compile(compile, device)
+    fused = _resolve_fused(fused, device)
 
     # -- the model, in place on the device
     net = _unwrap(model)
@@ -872,7 +928,7 @@ def fit(
     # -- optimiser, lr schedule (a multiplier per step), loss scaler for fp16
     opt = make_optimizer(
         net, optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov,
-        decay_bn_and_bias=decay_bn_and_bias,
+        decay_bn_and_bias=decay_bn_and_bias, fused=fused,
     )
     sched = make_schedule(schedule, opt, epochs * steps_per_epoch, round(warmup_epochs * steps_per_epoch))
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
@@ -913,7 +969,8 @@ def fit(
         optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov,
         decay_bn_and_bias=decay_bn_and_bias, schedule=schedule, warmup_epochs=warmup_epochs,
         label_smoothing=label_smoothing, amp=str(amp_dtype).replace("torch.", "") if amp_dtype else "off",
-        channels_last=bool(channels_last), compile=bool(compile), epochs=epochs,
+        channels_last=bool(channels_last), compile=compile_mode or False, fused=fused, tta_flip=tta_flip,
+        epochs=epochs,
         steps_per_epoch=steps_per_epoch, seed=seed, grad_clip=grad_clip,
     )
     run_meta.update(meta or {})  # the caller's own fields (data variant, …) travel in every checkpoint
@@ -924,8 +981,9 @@ def fit(
     train_model: nn.Module = net
     if world_size > 1:
         train_model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    if compile:
-        train_model = torch.compile(train_model)
+    if compile_mode is not None:
+        # static shapes: a last, smaller batch gets its own graph instead of making every graph dynamic
+        train_model = torch.compile(train_model, mode=compile_mode, dynamic=False)
 
     def save(name: str, epoch: int, step: int, rng: dict[str, Any], rng_start: Any = None, partial: Any = None) -> Path:
         assert checkpoint_dir is not None
@@ -1029,7 +1087,8 @@ def fit(
                 scores = None
                 if val is not None:
                     scores = _evaluate(
-                        train_model, val, device, amp_dtype, channels_last, label_smoothing, reduce=val_sharded
+                        train_model, val, device, amp_dtype, channels_last, label_smoothing, tta_flip,
+                        reduce=val_sharded,
                     )
                 best = history.best_val_acc
                 improved = scores is not None and (best is None or scores["accuracy"] > best)
