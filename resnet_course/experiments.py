@@ -128,8 +128,10 @@ def load_result(name: str, results_dir: str | Path | None = None) -> dict[str, A
     return json.loads(path.read_text())
 
 
-def describe_meta(meta: dict[str, Any], keys: Sequence[str] = ("device", "data_variant", "train_images",
-                                                             "test_images", "epochs", "schedule", "scale",
-                                                             "wall_time_s", "commit", "date")) -> str:
+PROVENANCE_KEYS = ("device", "data_variant", "train_images", "test_images", "epochs", "schedule", "warmup_epochs",
+                   "scale", "wall_time_s", "commit", "date")
+
+
+def describe_meta(meta: dict[str, Any], keys: Sequence[str] = PROVENANCE_KEYS) -> str:
     """One line of provenance to print under a reference figure."""
     return "Reference run: " + "; ".join(f"{key}={meta[key]}" for key in keys if key in meta)
