@@ -9,6 +9,8 @@ green run without data would prove nothing.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,16 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if env:
         return Path(env)
     return tmp_path_factory.mktemp("resnet_course_cache")
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The book built once per session with warnings as errors; returns ``_build/html``."""
+    out = tmp_path_factory.mktemp("site")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    command = [str(jupyter_book), "build", "-W", "-n", "--keep-going", "--path-output", str(out), str(REPO_ROOT)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, "the book build failed:\n" + result.stdout[-4000:] + result.stderr[-4000:]
+    html = out / "_build" / "html"
+    assert (html / "index.html").is_file()
+    return html

@@ -1,0 +1,244 @@
+"""The committed chapters follow the course's conventions (DESIGN.md, the notebook guide).
+
+These are static checks of the stored ``.ipynb`` files; running them is nbval's job
+(``--nbval-lax`` over ``notebooks/``, configured in pyproject.toml). For every notebook in
+``notebooks/``:
+
+- it is committed executed: every code cell has an execution count, the counts run
+  1..N in order, and no output is an error;
+- it has exactly one H1 title (``# N. Title``, N its chapter number), a "Learning goals"
+  and a "Summary" section, and at least three ``{exercise}`` directives, each with a
+  label ``ex-chN-…``, a difficulty (★, ★★ or ★★★) and a matching ``{solution}`` hidden in
+  a dropdown;
+- every ``{cite}`` key (in the notebooks and in the book's prose pages) exists in
+  ``book/references.bib``;
+- the notebooks in ``notebooks/`` and the chapters in ``_toc.yml`` are the same set.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+# Book pages written as notebooks (the teaching guide's tables): committed executed too.
+PAGE_NOTEBOOKS = sorted((REPO_ROOT / "book").glob("*.ipynb"))
+BIB = REPO_ROOT / "book" / "references.bib"
+
+# Directive openings: ```{name} args  or  :::{name} args  (MyST backtick or colon fences).
+DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}[ \t]*(?P<arg>.*)$")
+CITE = re.compile(r"\{cite(?::\w+)?\}`([^`]*)`")
+
+
+def _id(path: Path) -> str:
+    return path.name
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _markdown(nb: dict) -> str:
+    return "\n\n".join(_source(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+
+
+def _headings(markdown: str) -> list[tuple[int, str]]:
+    """ATX headings outside fenced code blocks and directives, as (level, text)."""
+    headings, fence = [], None
+    for line in markdown.splitlines():
+        stripped = line.strip()
+        match = re.match(r"^(`{3,}|~{3,}|:{3,})", stripped)
+        if fence is None and match:
+            fence = match.group(1)
+            continue
+        if fence is not None:
+            if stripped.startswith(fence) and stripped.strip(fence[0]) == "":
+                fence = None
+            continue
+        heading = re.match(r"^(#{1,6})\s+(.*?)\s*#*\s*$", line)
+        if heading:
+            headings.append((len(heading.group(1)), heading.group(2)))
+    return headings
+
+
+def _directives(markdown: str) -> list[dict]:
+    """Top-level MyST directives: name, argument, options and body."""
+    found, lines, i = [], markdown.splitlines(), 0
+    while i < len(lines):
+        match = DIRECTIVE.match(lines[i].strip())
+        if not match:
+            i += 1
+            continue
+        fence = match.group("fence")
+        body, options, j = [], {}, i + 1
+        while j < len(lines) and not (lines[j].strip().startswith(fence) and lines[j].strip().strip(fence[0]) == ""):
+            body.append(lines[j])
+            j += 1
+        for line in body:
+            option = re.match(r"^:(\w[\w-]*):\s*(.*)$", line.strip())
+            if option:
+                options[option.group(1)] = option.group(2).strip()
+            elif line.strip():
+                break
+        found.append({"name": match.group("name"), "arg": match.group("arg").strip(), "options": options,
+                      "body": "\n".join(body)})
+        i = j + 1
+    return found
+
+
+def _chapter_number(path: Path) -> int:
+    match = re.match(r"^(\d+)_", path.name)
+    assert match, f"{path.name}: chapter notebooks are named NN_slug.ipynb"
+    return int(match.group(1))
+
+
+def _toc_files(node: object) -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key in ("root", "file"):
+            if key in node:
+                found.append(str(node[key]))
+        for key in ("parts", "chapters", "sections"):
+            for child in node.get(key, []) or []:
+                found.extend(_toc_files(child))
+    elif isinstance(node, list):
+        for child in node:
+            found.extend(_toc_files(child))
+    return found
+
+
+def _bib_keys() -> set[str]:
+    return set(re.findall(r"@\w+\s*\{\s*([^,\s]+)\s*,", BIB.read_text(encoding="utf-8")))
+
+
+# --------------------------------------------------------------------------------------
+# (a) committed executed, in order, without errors
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + PAGE_NOTEBOOKS, ids=_id)
+def test_notebook_is_committed_executed_in_order(path: Path) -> None:
+    nb = _load(path)
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code, f"{path.name} has no code cell"
+    problems = []
+    counts = [c.get("execution_count") for c in code]
+    for index, cell in enumerate(code, start=1):
+        first_line = _source(cell).strip().splitlines()[:1]
+        where = f"code cell {index} ({first_line[0][:60] if first_line else 'empty'!r})"
+        if cell.get("execution_count") is None:
+            problems.append(f"{where} has no execution count (not executed, or empty)")
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                problems.append(f"{where} stores an error: {output.get('ename')}: {output.get('evalue')}")
+    if counts != list(range(1, len(code) + 1)):
+        problems.append(f"execution counts are {counts}, expected 1..{len(code)} in order "
+                        "(re-run the whole notebook: RESNET_COURSE_QUICK=1 jupyter execute --inplace NOTEBOOK)")
+    assert not problems, f"{path.name}:\n  " + "\n  ".join(problems)
+
+
+# --------------------------------------------------------------------------------------
+# (b) structure: title, learning goals, summary, exercises with hidden solutions
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
+def test_notebook_structure(path: Path) -> None:
+    nb = _load(path)
+    number = _chapter_number(path)
+    headings = _headings(_markdown(nb))
+    titles = [text for level, text in headings if level == 1]
+    assert len(titles) == 1, f"{path.name}: expected exactly one H1 title, found {titles}"
+    assert re.match(rf"^{number}\.\s+\S", titles[0]), \
+        f"{path.name}: the title {titles[0]!r} should read '# {number}. <Title>'"
+    sections = [text.lower() for level, text in headings if level > 1]
+    assert any("learning goals" in s for s in sections), f"{path.name}: no 'Learning goals' section"
+    assert any("summary" in s for s in sections), f"{path.name}: no 'Summary' section"
+    kernel = nb.get("metadata", {}).get("kernelspec", {}).get("name")
+    assert kernel == "python3", f"{path.name}: kernelspec name is {kernel!r}, expected 'python3'"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
+def test_notebook_exercises_have_hidden_solutions(path: Path) -> None:
+    nb = _load(path)
+    number = _chapter_number(path)
+    directives = _directives(_markdown(nb))
+    exercises = [d for d in directives if d["name"] == "exercise"]
+    solutions = {d["arg"]: d for d in directives if d["name"] == "solution"}
+    problems = []
+    if len(exercises) < 3:
+        problems.append(f"{len(exercises)} exercise(s), at least 3 expected")
+    for exercise in exercises:
+        label = exercise["options"].get("label")
+        if not label:
+            problems.append(f"exercise {exercise['arg']!r} has no :label:")
+            continue
+        if not label.startswith(f"ex-ch{number}-"):
+            problems.append(f"exercise label {label!r} should start with 'ex-ch{number}-' (labels are book-wide)")
+        if "★" not in exercise["body"] and "★" not in exercise["arg"]:
+            problems.append(f"exercise {label!r} states no difficulty (★ easy, ★★ medium, ★★★ hard)")
+        solution = solutions.pop(label, None)
+        if solution is None:
+            problems.append(f"exercise {label!r} has no ```{{solution}} {label}```")
+        elif "dropdown" not in solution["options"].get("class", "").split():
+            problems.append(f"the solution to {label!r} is not hidden: add ':class: dropdown'")
+    for orphan in solutions:
+        problems.append(f"solution {orphan!r} matches no exercise label")
+    assert not problems, f"{path.name}:\n  " + "\n  ".join(problems)
+
+
+def test_exercise_labels_are_unique_across_the_book() -> None:
+    seen: dict[str, str] = {}
+    duplicates = []
+    for path in NOTEBOOKS:
+        for directive in _directives(_markdown(_load(path))):
+            label = directive["options"].get("label")
+            if directive["name"] == "exercise" and label:
+                if label in seen:
+                    duplicates.append(f"{label} in {seen[label]} and {path.name}")
+                seen[label] = path.name
+    assert not duplicates, "duplicate exercise labels: " + "; ".join(duplicates)
+
+
+# --------------------------------------------------------------------------------------
+# (c) citations
+
+
+def test_every_citation_is_in_the_bibliography() -> None:
+    keys = _bib_keys()
+    assert keys, f"no entries found in {BIB}"
+    sources = [(p.name, _markdown(_load(p))) for p in NOTEBOOKS]
+    sources += [(p.relative_to(REPO_ROOT).as_posix(), p.read_text(encoding="utf-8"))
+                for p in sorted((REPO_ROOT / "book").glob("*.md"))]
+    missing = []
+    for name, text in sources:
+        for group in CITE.findall(text):
+            for key in (k.strip() for k in group.split(",")):
+                if key and key not in keys:
+                    missing.append(f"{name}: {key}")
+    assert not missing, f"citation keys missing from {BIB.relative_to(REPO_ROOT)}: {missing}"
+
+
+# --------------------------------------------------------------------------------------
+# (d) the notebooks and the table of contents agree
+
+
+def test_notebooks_and_toc_agree() -> None:
+    toc = _toc_files(yaml.safe_load((REPO_ROOT / "_toc.yml").read_text()))
+    missing_files = [f for f in toc if not any((REPO_ROOT / f).with_suffix(s).is_file() or (REPO_ROOT / f).is_file()
+                                               for s in (".md", ".ipynb"))]
+    assert not missing_files, f"_toc.yml lists files that do not exist: {missing_files}"
+    in_toc = {Path(f).with_suffix("").as_posix() for f in toc if f.startswith("notebooks/")}
+    on_disk = {p.relative_to(REPO_ROOT).with_suffix("").as_posix() for p in NOTEBOOKS}
+    assert on_disk <= in_toc, f"notebooks missing from _toc.yml: {sorted(on_disk - in_toc)}"
+    assert in_toc <= on_disk, f"_toc.yml lists chapters with no notebook: {sorted(in_toc - on_disk)}"
