@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from resnet_course.bench import TRICKS, WARMUP_STEPS, device_tag, format_table, throughput_comparison
-from resnet_course.provenance import run_metadata
+from resnet_course.provenance import git_commit, run_metadata
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -45,10 +45,11 @@ def main() -> None:
     parser.add_argument("--data-root", help="data folder (default: $RESNET_COURSE_DATA)")
     args = parser.parse_args()
     load_before = os.getloadavg()  # a shared machine's other work shows up in every timing
+    commit = git_commit()  # the code that runs, taken before the run can write anything
     report = throughput_comparison(args.model, steps=args.steps, batch_size=args.batch_size, device=args.device,
                                    data_root=args.data_root, workers=args.workers, tricks=args.tricks,
                                    repeats=args.repeats)
-    meta = run_metadata(args.device, load_average={"before": load_before, "after": os.getloadavg()},
+    meta = run_metadata(args.device, commit=commit, load_average={"before": load_before, "after": os.getloadavg()},
                         model=args.model, steps=args.steps, repeats=args.repeats,
                         batch_size=args.batch_size,
                         workers=args.workers, data_variant=report.data_variant,

@@ -242,3 +242,23 @@ def test_notebooks_and_toc_agree() -> None:
     on_disk = {p.relative_to(REPO_ROOT).with_suffix("").as_posix() for p in NOTEBOOKS}
     assert on_disk <= in_toc, f"notebooks missing from _toc.yml: {sorted(on_disk - in_toc)}"
     assert in_toc <= on_disk, f"_toc.yml lists chapters with no notebook: {sorted(in_toc - on_disk)}"
+
+
+# --------------------------------------------------------------------------------------
+# (e) the teaching guide's exercise table matches the chapters
+
+
+def test_teaching_guide_lists_every_exercise_with_a_real_self_check() -> None:
+    from resnet_course import exercises as self_checks
+    from resnet_course import teaching
+
+    for path in NOTEBOOKS:
+        listed = teaching.exercises(path)
+        labels = [d["options"].get("label") for d in _directives(_markdown(_load(path))) if d["name"] == "exercise"]
+        assert [e.label for e in listed] == labels, f"{path.name}: the teaching guide's exercises differ"
+        for exercise in listed:
+            assert 1 <= exercise.difficulty <= 3, f"{exercise.label}: difficulty {exercise.difficulty}"
+            if exercise.self_check is not None:
+                assert exercise.self_check in self_checks.__all__, \
+                    f"{exercise.label} names {exercise.self_check}, which resnet_course.exercises does not export"
+    assert any(e.self_check for p in NOTEBOOKS for e in teaching.exercises(p)), "no exercise has a self-check"
