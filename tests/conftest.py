@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,6 +36,25 @@ def _find_data_root() -> Path | None:
 # Notebooks (run by nbval in their own kernels) find the data through the environment.
 if "RESNET_COURSE_DATA" not in os.environ and _find_data_root() is not None:
     os.environ["RESNET_COURSE_DATA"] = str(_find_data_root())
+
+
+
+def toc_files(node: object = None) -> list[str]:
+    """Every ``root`` and ``file:`` entry of _toc.yml, in reading order."""
+    if node is None:
+        node = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key in ("root", "file"):
+            if key in node:
+                found.append(str(node[key]))
+        for key in ("parts", "chapters", "sections"):
+            for child in node.get(key, []) or []:
+                found.extend(toc_files(child))
+    elif isinstance(node, list):
+        for child in node:
+            found.extend(toc_files(child))
+    return found
 
 
 @pytest.fixture(scope="session")

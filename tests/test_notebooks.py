@@ -22,9 +22,8 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, toc_files
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
@@ -102,21 +101,6 @@ def _chapter_number(path: Path) -> int:
     match = re.match(r"^(\d+)_", path.name)
     assert match, f"{path.name}: chapter notebooks are named NN_slug.ipynb"
     return int(match.group(1))
-
-
-def _toc_files(node: object) -> list[str]:
-    found: list[str] = []
-    if isinstance(node, dict):
-        for key in ("root", "file"):
-            if key in node:
-                found.append(str(node[key]))
-        for key in ("parts", "chapters", "sections"):
-            for child in node.get(key, []) or []:
-                found.extend(_toc_files(child))
-    elif isinstance(node, list):
-        for child in node:
-            found.extend(_toc_files(child))
-    return found
 
 
 def _bib_keys() -> set[str]:
@@ -234,7 +218,7 @@ def test_every_citation_is_in_the_bibliography() -> None:
 
 
 def test_notebooks_and_toc_agree() -> None:
-    toc = _toc_files(yaml.safe_load((REPO_ROOT / "_toc.yml").read_text()))
+    toc = toc_files()
     missing_files = [f for f in toc if not any((REPO_ROOT / f).with_suffix(s).is_file() or (REPO_ROOT / f).is_file()
                                                for s in (".md", ".ipynb"))]
     assert not missing_files, f"_toc.yml lists files that do not exist: {missing_files}"

@@ -31,9 +31,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-import yaml
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, toc_files
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -55,23 +54,6 @@ EXTRA_PAGES = ["index", "genindex", "search"]
 NAVIGATION_TIMEOUT_MS = 60_000
 
 
-def _toc_files(node: object) -> list[str]:
-    """Every ``file:`` entry of _toc.yml (and its ``root``), in reading order."""
-    found: list[str] = []
-    if isinstance(node, dict):
-        if "root" in node:
-            found.append(str(node["root"]))
-        if "file" in node:
-            found.append(str(node["file"]))
-        for key in ("parts", "chapters", "sections"):
-            for child in node.get(key, []) or []:
-                found.extend(_toc_files(child))
-    elif isinstance(node, list):
-        for child in node:
-            found.extend(_toc_files(child))
-    return found
-
-
 def _strip_suffix(name: str) -> str:
     for suffix in (".ipynb", ".md"):
         if name.endswith(suffix):
@@ -79,7 +61,7 @@ def _strip_suffix(name: str) -> str:
     return name
 
 
-TOC_DOCS = [_strip_suffix(f) for f in _toc_files(yaml.safe_load((REPO_ROOT / "_toc.yml").read_text()))]
+TOC_DOCS = [_strip_suffix(f) for f in toc_files()]
 PAGES = TOC_DOCS + EXTRA_PAGES
 CHAPTERS = [doc for doc in TOC_DOCS if doc.startswith("notebooks/")]
 
