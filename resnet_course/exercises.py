@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from resnet_course.analysis import single_thread
 from resnet_course.blocks import BasicBlock, Bottleneck, PreActBasicBlock
 from resnet_course.models import create_model
 
@@ -102,13 +103,8 @@ def _small_and_fast(check_fn: Callable[..., None]) -> Callable[..., None]:
     """
     @functools.wraps(check_fn)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with _seeded(0):  # the caller's random state is given back, whatever the check draws
-                return check_fn(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
+        with single_thread(), _seeded(0):  # the caller's random state is given back, whatever the check draws
+            return check_fn(*args, **kwargs)
     return wrapper
 
 

@@ -57,6 +57,16 @@ def toc_files(node: object = None) -> list[str]:
     return found
 
 
+@pytest.fixture
+def one_thread():
+    """For tests on tiny tensors: one intra-op thread beats two spinning against each other
+    (and against whatever else the machine runs). Use with ``pytestmark``."""
+    from resnet_course.analysis import single_thread
+
+    with single_thread():
+        yield
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """The folder holding ``cifar10-jpg/`` and ``hands/``."""

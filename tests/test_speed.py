@@ -36,13 +36,8 @@ from resnet_course.recipes import RECIPES, Recipe, get_recipe, list_recipes
 from resnet_course.train import evaluate, fit, load_checkpoint, make_optimizer, predict, schedule_multiplier
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one intra-op thread beats two spinning against each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny tensors: every test here runs on one CPU thread (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class BiasNet(nn.Module):
