@@ -1,0 +1,167 @@
+"""Loss-landscape slices with filter-normalised random directions (Li et al. 2018).
+
+Li, Xu, Taylor, Studer and Goldstein (2018), *Visualizing the Loss Landscape of Neural
+Nets*: the loss of a trained network with weights θ* is plotted along
+``θ* + α·δ`` (1-D, §3) or on the plane ``θ* + α·δ + β·η`` (2-D contour plots). Random
+directions are only comparable between networks once they are scaled to each network's
+weights, because BatchNorm makes a network invariant to the scale of its filters: §4,
+*filter-wise normalisation*, draws δ from a Gaussian and rescales every filter of it to
+the norm of the matching filter of θ*,
+
+    δ_{i,j} ← δ_{i,j} / ‖δ_{i,j}‖ · ‖θ_{i,j}‖      (filter j of layer i),
+
+and leaves the BatchNorm parameters and biases alone (their direction is zero). Fig. 5
+shows ResNet-56 with a smooth, nearly convex bowl and its no-shortcut twin with a chaotic
+landscape; the difference grows with depth.
+
+The loss is measured in evaluation mode (BatchNorm with its running statistics, as in
+the authors' code) on training images without augmentation.
+
+    resnet-course experiment landscape        # on the stored networks of results/pretrained.json
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from resnet_course.data import TensorLoader, load_cifar10
+from resnet_course.experiments import load_result, precision_name, write_result
+from resnet_course.provenance import run_metadata
+from resnet_course.train import evaluate
+
+NAME = "landscape"
+Direction = list[Tensor]
+
+
+def filter_normalised_direction(model: nn.Module, seed: int = 0) -> Direction:
+    """A random direction in weight space with every filter scaled to the norm of the model's (Li et al. §4).
+
+    One tensor per parameter of ``model`` (in ``model.parameters()`` order). Convolution and
+    linear weights (``ndim > 1``) get Gaussian noise rescaled filter by filter (a filter is
+    one output channel, ``weight[j]``); one-dimensional parameters (BatchNorm's γ and β,
+    biases) get zero.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    direction = []
+    for parameter in model.parameters():
+        weight = parameter.detach().float().cpu()
+        if weight.ndim <= 1:
+            direction.append(torch.zeros_like(weight))
+            continue
+        noise = torch.randn(weight.shape, generator=generator)
+        filter_norms = weight.flatten(1).norm(dim=1)
+        noise_norms = noise.flatten(1).norm(dim=1).clamp_min(1e-12)
+        scale = (filter_norms / noise_norms).view(-1, *([1] * (weight.ndim - 1)))
+        direction.append(noise * scale)
+    return direction
+
+
+@torch.no_grad()
+def _set_weights(model: nn.Module, origin: Sequence[Tensor], directions: Sequence[Direction],
+                 coefficients: Sequence[float]) -> None:
+    for index, parameter in enumerate(model.parameters()):
+        value = origin[index].clone()
+        for direction, coefficient in zip(directions, coefficients):
+            value += coefficient * direction[index].to(value.device, value.dtype)
+        parameter.copy_(value)
+
+
+def loss_surface(
+    model: nn.Module,
+    data: Iterable[tuple[Tensor, Tensor]],
+    directions: Sequence[Direction],
+    coordinates: Sequence[Sequence[float]],
+    *,
+    amp: str | bool | None = False,
+) -> dict[str, list[float]]:
+    """Loss and accuracy of ``model`` at ``θ* + Σ c_k·direction_k`` for each tuple ``c`` of ``coordinates``.
+
+    The model's own weights are restored afterwards, even if an evaluation fails.
+    """
+    model.eval()
+    origin = [p.detach().clone() for p in model.parameters()]
+    losses, accuracies = [], []
+    try:
+        for point in coordinates:
+            if len(point) != len(directions):
+                raise ValueError(f"a point has {len(point)} coordinates for {len(directions)} directions")
+            _set_weights(model, origin, directions, point)
+            measured = evaluate(model, data, amp=amp)
+            losses.append(measured["loss"])
+            accuracies.append(measured["accuracy"])
+    finally:
+        _set_weights(model, origin, [], [])
+    return {"loss": losses, "accuracy": accuracies}
+
+
+def slice_1d(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], alphas: Sequence[float], *,
+             seed: int = 0, amp: str | bool | None = False) -> dict[str, list[float]]:
+    """Loss and accuracy along one filter-normalised direction, at ``θ* + α·δ`` for each α."""
+    direction = filter_normalised_direction(model, seed)
+    return {"alpha": list(alphas), **loss_surface(model, data, [direction], [(a,) for a in alphas], amp=amp)}
+
+
+def slice_2d(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], alphas: Sequence[float], *,
+             seed: int = 0, amp: str | bool | None = False) -> dict[str, Any]:
+    """Loss and accuracy on the plane of two filter-normalised directions, as ``len(alphas)²`` grids (rows: β)."""
+    first, second = filter_normalised_direction(model, seed), filter_normalised_direction(model, seed + 1)
+    points = [(a, b) for b in alphas for a in alphas]
+    flat = loss_surface(model, data, [first, second], points, amp=amp)
+    n = len(alphas)
+    return {"alpha": list(alphas), "beta": list(alphas),
+            "loss": [flat["loss"][i * n:(i + 1) * n] for i in range(n)],
+            "accuracy": [flat["accuracy"][i * n:(i + 1) * n] for i in range(n)]}
+
+
+def grid(points: int, extent: float = 1.0) -> list[float]:
+    """``points`` evenly spaced coordinates from ``-extent`` to ``extent`` (0 included when ``points`` is odd)."""
+    if points < 2:
+        raise ValueError(f"a slice needs at least 2 points, got {points}")
+    return [round(-extent + 2 * extent * i / (points - 1), 6) for i in range(points)]
+
+
+def run_landscape(
+    *,
+    architectures: Sequence[str] = ("resnet20", "plain20"),
+    points_1d: int = 41,
+    points_2d: int = 21,
+    images: int = 1_000,
+    amp: str | bool | None = False,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    data_root: str | Path | None = None,
+    results_dir: str | Path | None = None,
+) -> Path:
+    """1-D and 2-D slices of the stored pre-trained networks on ``images`` training images; writes ``results/landscape.json``."""
+    from resnet_course.pretrained import NAME as PRETRAINED, load_pretrained
+
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    train_set = load_cifar10("train", data_root)
+    if images < len(train_set):
+        train_set = train_set.subset(images, seed=seed)
+    source = load_result(PRETRAINED, results_dir)["meta"]
+    meta = run_metadata(device, experiment=NAME,
+                        description="Li et al. 2018: loss along filter-normalised random directions around the "
+                                    "trained weights of a ResNet and of its plain twin (BN in eval mode)",
+                        data_variant=train_set.variant, train_images=len(train_set), points_1d=points_1d,
+                        points_2d=points_2d, extent=1.0, seed=seed, precision=precision_name(amp, device),
+                        networks=f"results/{PRETRAINED}.json", networks_commit=source["commit"],
+                        networks_epochs=source["epochs"])
+    loader = TensorLoader(train_set, batch_size=500, shuffle=False, augment=False, device=device)
+    start = time.perf_counter()
+    runs = {}
+    for arch in architectures:
+        model = load_pretrained(arch, results_dir).to(device)
+        runs[arch] = {"1d": slice_1d(model, loader, grid(points_1d), seed=seed, amp=amp),
+                      "2d": slice_2d(model, loader, grid(points_2d), seed=seed, amp=amp)}
+        centre = runs[arch]["1d"]["loss"][points_1d // 2]
+        print(f"{arch}: loss at the trained weights {centre:.3f}, at the 1-D ends "
+              f"{runs[arch]['1d']['loss'][0]:.2f} / {runs[arch]['1d']['loss'][-1]:.2f}", flush=True)
+    meta["wall_time_s"] = round(time.perf_counter() - start, 1)
+    out = Path(results_dir) / f"{NAME}.json" if results_dir is not None else None
+    return write_result(NAME, {"meta": meta, "runs": runs}, out)
