@@ -15,6 +15,14 @@ The checks are grouped by chapter:
 - Chapter 3, *Building blocks*: :func:`check_basic_block`, :func:`check_bottleneck`,
   :func:`check_preact_block`, :func:`check_zero_init`
 - Chapter 4, *The ResNet family*: :func:`check_cifar_param_formula`, :func:`check_cifar_resnet`
+- Chapter 7, *Why ResNets work*: :func:`check_filter_normalisation`, :func:`check_block_deleter`,
+  :func:`check_path_count`
+- Chapter 5, *Training ResNets on CIFAR-10*: :func:`check_lr_schedule`,
+  :func:`check_confusion_summary`, :func:`check_crop_flip`, :func:`check_param_groups`
+- Chapter 6, *Transfer learning on hand gestures*: :func:`check_new_head`,
+  :func:`check_frozen_body`, :func:`check_finetune_param_groups`
+- Chapter 8, *Beyond ResNet*: :func:`check_wrn_param_formula`, :func:`check_resnext_block`,
+  :func:`check_dense_layer`, :func:`check_ddp_settings`
 
 All checks are deterministic (they seed their own random numbers without disturbing the
 caller's) and run in well under a second on a laptop CPU.
@@ -54,6 +62,27 @@ __all__ = [
     # chapter 4
     "check_cifar_param_formula",
     "check_cifar_resnet",
+    # chapter 7
+    "check_filter_normalisation",
+    "check_block_deleter",
+    "check_path_count",
+    "reference_filter_normalise",
+    "reference_delete_block",
+    "reference_count_paths",
+    # chapter 5
+    "check_lr_schedule",
+    "check_confusion_summary",
+    "check_crop_flip",
+    "check_param_groups",
+    "reference_lr_at",
+    "reference_confusion_summary",
+    "reference_crop_flip",
+    "reference_param_groups",
+    # chapter 6
+    "check_new_head",
+    "check_frozen_body",
+    "check_finetune_param_groups",
+    "reference_finetune_param_groups",
 ]
 
 
@@ -1045,3 +1074,1153 @@ def check_cifar_resnet(build_fn: Callable[[int], nn.Module], depth: int = 20) ->
             f"connected), {got:,} parameters like the paper's, 16/32/64 channels on 32×32/16×16/8×8 maps "
             "and working shortcuts.")
 
+
+
+# ======================================================================================
+# Chapter 7: why ResNets work
+# ======================================================================================
+
+# --------------------------------------------------------------------------- filter normalisation
+
+
+def reference_filter_normalise(direction: Tensor, weight: Tensor) -> Tensor:
+    """Li et al. 2018, §4: scale every filter ``direction[j]`` to the norm of ``weight[j]``; zero for 1-D tensors."""
+    if weight.ndim <= 1:
+        return torch.zeros_like(direction)
+    d_norms = direction.flatten(1).norm(dim=1).clamp_min(1e-12)
+    w_norms = weight.flatten(1).norm(dim=1)
+    return direction * (w_norms / d_norms).view(-1, *([1] * (weight.ndim - 1)))
+
+
+def _filter_norms(t: Tensor) -> Tensor:
+    return t.flatten(1).norm(dim=1)
+
+
+@_small_and_fast
+def check_filter_normalisation(fn: Callable[[Tensor, Tensor], Tensor]) -> None:
+    """Check ``fn(direction, weight)``: the filter-wise normalisation of Li et al. 2018, §4, for one tensor.
+
+    For a convolution's weight (``out × in × k × k``) or a linear layer's (``out × in``) each
+    filter ``direction[j]`` must keep its direction and get the norm of ``weight[j]``; for a
+    one-dimensional parameter (BatchNorm's γ and β, a bias) the result must be zero. Neither
+    argument may be changed in place.
+    """
+    check = "check_filter_normalisation"
+    if not callable(fn):
+        _fail(check, f"pass your function itself, e.g. check_filter_normalisation(my_normalise), not "
+                     f"{type(fn).__name__}")
+    scales = torch.tensor([0.1, 0.5, 1.0, 2.0, 3.0, 0.05, 1.5, 4.0])
+    cases = {
+        "a convolution weight 8×4×3×3": (torch.randn(8, 4, 3, 3), torch.randn(8, 4, 3, 3) * scales.view(8, 1, 1, 1)),
+        "a linear weight 8×6": (torch.randn(8, 6), torch.randn(8, 6) * scales.view(8, 1)),
+        "a BatchNorm γ of 8 channels": (torch.randn(8), 1.0 + torch.rand(8)),
+    }
+    for what, (direction, weight) in cases.items():
+        d0, w0 = direction.clone(), weight.clone()
+        out = _call(check, f"{_name(fn)}(direction, weight) for {what}", fn, direction, weight)
+        if not torch.equal(direction, d0) or not torch.equal(weight, w0):
+            changed = "direction" if not torch.equal(direction, d0) else "weight"
+            _fail(check, f"for {what} your function changed its argument `{changed}` in place; return a new tensor "
+                         "(e.g. `direction * scale`, not `direction.mul_(scale)`): the model's weights must stay as "
+                         "they are, and a direction is reused")
+        if not isinstance(out, Tensor) or out.shape != weight.shape:
+            got = _shape(out) if isinstance(out, Tensor) else type(out).__name__
+            _fail(check, f"for {what} your function returned {got}; expected a tensor of the weight's shape "
+                         f"{_shape(weight)}")
+        if not torch.isfinite(out).all():
+            _fail(check, f"for {what} the result has NaN or infinite entries")
+        if weight.ndim <= 1:
+            if out.abs().max() > 0:
+                _fail(check, f"for {what} the result is not zero. One-dimensional parameters (BatchNorm's γ and β, "
+                             "biases) get a zero direction: Li et al. leave them where training put them — a BN "
+                             "layer already undoes any rescaling of the filters before it, and moving γ or β would "
+                             "change the network in a way the filter norms do not measure")
+            continue
+        got, want = _filter_norms(out), _filter_norms(weight)
+        if not torch.allclose(got, want, rtol=1e-4, atol=1e-6):
+            if torch.allclose(got, torch.ones_like(got), rtol=1e-4):
+                hint = ("every filter has norm 1: after dividing by ‖δ_j‖, multiply by the norm of the weight's own "
+                        "filter, ‖θ_j‖")
+            elif torch.allclose(out.transpose(0, 1).flatten(1).norm(dim=1),
+                                weight.transpose(0, 1).flatten(1).norm(dim=1), rtol=1e-4):
+                hint = ("you normalised along the input channels (weight[:, i]); a filter is weight[j], one output "
+                        "channel: flatten(1) and norm(dim=1)")
+            elif abs(out.norm() - weight.norm()) <= 1e-4 * weight.norm():
+                hint = ("the whole tensor has the weight's norm, but its filters do not: you normalised the layer as "
+                        "one vector. Normalise filter by filter — filter j is weight[j], one output channel")
+            else:
+                j = int((got - want).abs().argmax())
+                hint = f"filter {j} has norm {got[j]:.4g}, the weight's filter {j} has {want[j]:.4g}"
+            _fail(check, f"for {what} the filters of the result do not have the norms of the weight's filters: {hint}")
+        cosine = F.cosine_similarity(out.flatten(1), direction.flatten(1), dim=1)
+        if (cosine < 1 - 1e-4).any():
+            j = int(cosine.argmin())
+            _fail(check, f"for {what} filter {j} of the result does not point the way the random direction's filter "
+                         f"does (cosine {cosine[j]:.3f}): only rescale each filter, δ_j · ‖θ_j‖ / ‖δ_j‖, do not "
+                         "replace it")
+    _passed(check, f"{_name(fn)} scales every filter (conv and linear) to the norm of the weight's filter, keeps its "
+            "direction, and gives one-dimensional parameters a zero direction (Li et al. 2018, §4).")
+
+
+# --------------------------------------------------------------------------- deleting a block
+
+
+@contextlib.contextmanager
+def reference_delete_block(model: nn.Module, name: str) -> Iterator[nn.Module]:
+    """Replace the block ``name`` (e.g. ``"layer2.1"``) of ``model`` by ``nn.Identity`` inside the ``with``; restore it after."""
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    block = getattr(parent, child)
+    setattr(parent, child, nn.Identity())
+    try:
+        yield model
+    finally:
+        setattr(parent, child, block)
+
+
+class _Interrupted(RuntimeError):
+    """Raised inside the student's ``with`` block to see that the block is restored anyway."""
+
+
+def _lesion_test_model() -> nn.Module:
+    model = create_model("resnet14")  # two blocks per stage: layer1.0, layer1.1, layer2.1, layer3.1 can go
+    _randomise_bn(model, seed=7)
+    return model.eval()
+
+
+@_small_and_fast
+def check_block_deleter(fn: Callable[[nn.Module, str], Any]) -> None:
+    """Check a context manager ``fn(model, name)`` that deletes one block inside a ``with`` and restores it.
+
+    Inside the ``with``, the network must compute what it computes with the block replaced by
+    the identity (Veit et al. 2016, §4: a deleted residual block leaves its shortcut); after
+    it — also when the code inside raised an exception — the very same module object must
+    be back, and the network must compute what it computed before.
+    """
+    check = "check_block_deleter"
+    if not callable(fn):
+        _fail(check, f"pass your function itself, e.g. check_block_deleter(delete_block), not {type(fn).__name__}")
+    model = _lesion_test_model()
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        before = model(x)
+    for name in ("layer1.1", "layer3.1"):
+        original = model.get_submodule(name)
+        reference = copy.deepcopy(model)
+        with torch.no_grad(), reference_delete_block(reference, name):
+            expected = reference(x)
+        manager = _call(check, f"{_name(fn)}(model, {name!r})", fn, model, name)
+        if not (hasattr(manager, "__enter__") and hasattr(manager, "__exit__")):
+            _fail(check, f"{_name(fn)}(model, {name!r}) returned {type(manager).__name__}, not a context manager: "
+                         "decorate a generator function with @contextlib.contextmanager (or write a class with "
+                         "__enter__ and __exit__) so that `with delete_block(model, name):` works")
+        try:
+            with manager:
+                if model.get_submodule(name) is original:
+                    _fail(check, f"inside the with block, model.{name} is still the original block: replace it, "
+                                 "e.g. setattr(parent, child, nn.Identity()) with parent = "
+                                 "model.get_submodule(parent_name)")
+                with torch.no_grad():
+                    inside = model(x)
+                if torch.allclose(inside, before):
+                    _fail(check, f"inside the with block the network computes exactly what it computed before: "
+                                 f"{name} still runs")
+                if not torch.allclose(inside, expected, atol=1e-5):
+                    _fail(check, f"inside the with block the output differs from the network with {name} replaced "
+                                 f"by the identity (largest difference {(inside - expected).abs().max():.3g}): the "
+                                 "deleted block must pass its input through unchanged — the shortcut is what is left")
+        except ExerciseError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            _fail(check, f"`with {_name(fn)}(model, {name!r}):` raised {type(error).__name__}: {error}")
+        now = model.get_submodule(name)
+        if now is not original:
+            what = ("a copy of it" if type(now) is type(original) else f"a {type(now).__name__}")
+            _fail(check, f"after the with block model.{name} is {what}, not the original block object: put the "
+                         "very module back (an optimiser and other code hold references to its parameters)")
+        with torch.no_grad():
+            after = model(x)
+        if not torch.equal(after, before):
+            _fail(check, f"after the with block the network computes something else than before (largest difference "
+                         f"{(after - before).abs().max():.3g}): deleting must not change the block's weights — swap "
+                         "the module out and back, do not zero or edit it")
+    name = "layer2.1"
+    original = model.get_submodule(name)
+    manager = _call(check, f"{_name(fn)}(model, {name!r})", fn, model, name)
+    raised = False
+    try:
+        with manager:
+            raise _Interrupted("an error inside the with block")  # a bug in the caller's code, or Ctrl-C
+    except _Interrupted:
+        raised = True
+    if not raised:
+        _fail(check, "an exception raised inside the with block disappeared: the context manager must not swallow it")
+    if model.get_submodule(name) is not original:
+        _fail(check, f"an exception inside the with block (a bug, Ctrl-C) left {name} deleted: restore the block in a "
+                     "`finally:` clause around the `yield`")
+    _passed(check, f"{_name(fn)} replaces a block by the identity inside the with block — the output matches the "
+            "lesioned network — and puts the very same module back afterwards, also after an exception.")
+
+
+# --------------------------------------------------------------------------- counting paths
+
+
+def reference_count_paths(n: int, k: int) -> int:
+    """The paths of length ``k`` in a residual network of ``n`` blocks unraveled (Veit et al. 2016, Eq. 6): C(n, k)."""
+    import math
+
+    return math.comb(n, k)
+
+
+def check_path_count(fn: Callable[[int, int], Any]) -> None:
+    """Check ``fn(n, k)``: how many of the 2^n paths of an unraveled ResNet of n blocks go through k residual branches.
+
+    Compared for n = 1, 2, 3, 9, 27, 54 and 60 blocks and every k = 0 … n; the answer must be
+    an exact integer (the counts for ResNet-110's 54 blocks pass 10^15).
+    """
+    import math
+    import numbers
+
+    check = "check_path_count"
+    if not callable(fn):
+        _fail(check, f"pass your function itself, e.g. check_path_count(count_paths), not {type(fn).__name__}")
+    for n in (1, 2, 3, 9, 27, 54, 60):
+        for k in range(n + 1):
+            got = _call(check, f"{_name(fn)}({n}, {k})", fn, n, k)
+            expected = math.comb(n, k)
+            if isinstance(got, bool) or not isinstance(got, numbers.Integral):
+                _fail(check, f"{_name(fn)}({n}, {k}) returned {got!r} ({type(got).__name__}); return an exact int — "
+                             "floating-point numbers carry only 53 bits, and these counts grow past 2^53 (use "
+                             "math.comb or integer arithmetic with //)")
+            got = int(got)
+            if got == expected:
+                continue
+            if got == 2**k:
+                hint = "2^k counts the subsets of k given blocks; here the k blocks are chosen among n"
+            elif got == math.perm(n, k):
+                hint = ("that counts ordered choices; a path visits its blocks in network order, so the order is "
+                        "fixed — divide by k!")
+            elif got in (math.comb(n, k + 1) if k < n else -1, math.comb(n, k - 1) if k > 0 else -1,
+                         math.comb(n + 1, k), math.comb(n - 1, k) if n > 0 else -1):
+                hint = "off by one: a path of length k goes through k of the n residual branches and skips the other n−k"
+            else:
+                hint = "each block is either on the path's branch side or skipped, and the path's length is how many it goes through"
+            _fail(check, f"{_name(fn)}({n}, {k}) = {got:,}, but a network of {n} blocks has {expected:,} path(s) of "
+                         f"length {k}. Hint: {hint}.")
+    _passed(check, f"{_name(fn)}(n, k) = C(n, k) for n up to 60: e.g. ResNet-110's 54 blocks give 2^54 = "
+            f"{2**54:,} paths, {math.comb(54, 27):,} of them of length 27.")
+
+
+# ======================================================================================
+# Chapter 5: training ResNets on CIFAR-10
+# ======================================================================================
+
+PAPER_ITERATIONS = 64_000  # He et al. 2015 §4.2: 64k iterations, lr / 10 at 32k and 48k
+
+
+def _scalar(check: str, value: Any, what: str) -> float:
+    """One number from a float, an int, a NumPy scalar or a one-element tensor."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            _fail(check, f"{what} returned a tensor of shape {_shape(value)}; return one number")
+        value = value.item()
+    if isinstance(value, (bool, str, bytes)):
+        _fail(check, f"{what} returned {type(value).__name__} {value!r}; return a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        _fail(check, f"{what} returned {type(value).__name__}; return a number")
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 + 1e-6 * abs(b)
+
+
+# --------------------------------------------------------------------------- the paper's step schedule
+
+
+def reference_lr_at(step: int) -> float:
+    """The learning rate of §4.2 at ``step`` (counted from 0) of the 64k iterations.
+
+    0.1, divided by 10 at 32k and again at 48k iterations: the reference solution of
+    ``ex-ch5-lr-at``, equal to ``0.1 * schedule_multiplier("paper", 64_000)(step)``.
+    """
+    if step < 32_000:
+        return 0.1
+    if step < 48_000:
+        return 0.01
+    return 0.001
+
+
+@_small_and_fast
+def check_lr_schedule(lr_at: Callable[[int], Any]) -> None:
+    """Check ``lr_at(step)``, the paper's learning rate at an iteration (He et al. 2015, §4.2).
+
+    Compared with ``0.1 * resnet_course.train.schedule_multiplier("paper", 64_000)`` at the
+    start, on both sides of each division (32k and 48k, steps counted from 0) and at the end.
+    """
+    from resnet_course.train import schedule_multiplier
+
+    check = "check_lr_schedule"
+    if not callable(lr_at):
+        _fail(check, f"pass your function itself, e.g. check_lr_schedule(lr_at), not {type(lr_at).__name__}")
+    multiplier = schedule_multiplier("paper", PAPER_ITERATIONS)
+    steps = (0, 1, 1_000, 16_000, 31_998, 31_999, 32_000, 32_001, 40_000, 47_999, 48_000, 48_001, 56_000, 63_999)
+    got = {s: _scalar(check, _call(check, f"{_name(lr_at)}({s})", lr_at, s), f"{_name(lr_at)}({s})") for s in steps}
+    expected = {s: 0.1 * multiplier(s) for s in steps}
+    wrong = [s for s in steps if not _close(got[s], expected[s])]
+    if not wrong:
+        _passed(check, f"{_name(lr_at)} gives 0.1 for steps 0-31,999, 0.01 from step 32,000 and 0.001 from step "
+                       "48,000 to 63,999: the same as 0.1 × schedule_multiplier('paper', 64_000).")
+        return
+    if all(_close(got[s], multiplier(s)) for s in steps):
+        _fail(check, f"{_name(lr_at)}(0) is {got[0]:g}: that is the multiplier of the base learning rate, not the "
+                     "learning rate. Multiply by the paper's base lr, 0.1.")
+    if not _close(got[0], 0.1):
+        _fail(check, f"{_name(lr_at)}(0) is {got[0]:g}; the paper starts at lr 0.1.")
+    for boundary, before, after in ((32_000, 0.1, 0.01), (48_000, 0.01, 0.001)):
+        if _close(got[boundary], before) and _close(got[boundary + 1], after):
+            _fail(check, f"at step {boundary:,} your lr is still {before:g}, one step late: steps count from 0, so "
+                         f"after {boundary:,} iterations (steps 0 … {boundary - 1:,}) step {boundary:,} already uses "
+                         f"{after:g}. Compare with `step < {boundary}`, not `step <= {boundary}`.")
+        if _close(got[boundary - 1], after):
+            _fail(check, f"at step {boundary - 1:,} your lr is already {after:g}, one step early: the division "
+                         f"happens at {boundary:,} iterations, so steps 0 … {boundary - 1:,} use {before:g}.")
+    if _close(got[56_000], 0.01):
+        _fail(check, "the learning rate is 0.01 after 48k iterations too: the paper divides it by 10 a second time "
+                     "at 48k, to 0.001.")
+    step = wrong[0]
+    _fail(check, f"at step {step:,} your lr is {got[step]:g}, the paper's is {expected[step]:g} (0.1 until 32k, "
+                 "0.01 until 48k, then 0.001; each drop divides by 10).")
+
+
+# --------------------------------------------------------------------------- reading a confusion matrix
+
+
+def reference_confusion_summary(matrix: Tensor) -> tuple[float, Tensor]:
+    """``(accuracy, per-class recall)`` of a confusion matrix (row = true class, column = predicted).
+
+    The reference solution of ``ex-ch5-confusion``: accuracy is the trace over the total,
+    the recall of class k is ``matrix[k, k]`` over row k's sum (how many images of class k
+    were recognised as k).
+    """
+    m = torch.as_tensor(matrix).double()
+    return (m.trace() / m.sum()).item(), m.diagonal() / m.sum(dim=1)
+
+
+def _confusion_cases() -> list[Tensor]:
+    """Matrices with unequal class counts (so accuracy ≠ mean recall, recall ≠ precision)."""
+    small = torch.tensor([[50, 3, 7], [10, 20, 0], [5, 5, 90]])
+    generator = torch.Generator().manual_seed(5)
+    counts = torch.randint(20, 200, (10,), generator=generator)
+    big = torch.randint(0, 8, (10, 10), generator=generator) + torch.diag(counts)
+    return [small, big]
+
+
+@_small_and_fast
+def check_confusion_summary(fn: Callable[[Tensor], Any]) -> None:
+    """Check ``fn(matrix) -> (accuracy, recall)`` on confusion matrices with unequal class counts.
+
+    ``matrix[i, j]`` counts the images of true class ``i`` predicted as ``j`` (as
+    :func:`resnet_course.train.confusion_matrix` returns); ``accuracy`` is a fraction and
+    ``recall`` a vector with one fraction per class.
+    """
+    check = "check_confusion_summary"
+    if not callable(fn):
+        _fail(check, f"pass your function itself, e.g. check_confusion_summary(summary), not {type(fn).__name__}")
+    for matrix in _confusion_cases():
+        k = matrix.shape[0]
+        what = f"{_name(fn)} on a {k}×{k} matrix"
+        given = matrix.clone()
+        result = _call(check, what, fn, given)
+        if not torch.equal(given, matrix):
+            _fail(check, f"{what} changed the matrix it was given (an in-place operation): compute new tensors")
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            _fail(check, f"{what} returned {type(result).__name__}; return a pair (accuracy, recall)")
+        accuracy = _scalar(check, result[0], f"{what} (the accuracy)")
+        try:
+            recall = torch.as_tensor(result[1]).double().flatten()
+        except (TypeError, ValueError, RuntimeError):
+            _fail(check, f"{what}: the recall is {type(result[1]).__name__}; return one number per class "
+                         "(a tensor or a list)")
+        m = matrix.double()
+        true_accuracy, true_recall = reference_confusion_summary(matrix)
+        if not _close(accuracy, true_accuracy):
+            if _close(accuracy, 100 * true_accuracy):
+                hint = "that is a percentage; return a fraction between 0 and 1"
+            elif _close(accuracy, float(true_recall.mean())):
+                hint = ("that is the mean of the per-class recalls (the 'balanced accuracy'); the accuracy counts "
+                        "images, not classes: the correct predictions (the diagonal) over all images")
+            elif _close(accuracy, float(m.trace())):
+                hint = "that is the number of correct predictions; divide by the number of images, matrix.sum()"
+            else:
+                hint = "the accuracy is the diagonal's sum (correct predictions) over the sum of all entries"
+            _fail(check, f"{what}: accuracy {accuracy:.4g}, expected {true_accuracy:.4g} — {hint}.")
+        if recall.numel() != k:
+            _fail(check, f"{what}: the recall has {recall.numel()} entries; return one per class ({k})")
+        if torch.allclose(recall, true_recall, atol=1e-6):
+            continue
+        if torch.allclose(recall, 100 * true_recall, atol=1e-4):
+            hint = "those are percentages; return fractions between 0 and 1"
+        elif torch.allclose(recall, m.diagonal() / m.sum(dim=0), atol=1e-6):
+            hint = ("you divided by the column sums, which gives the precision (of the images predicted as k, how "
+                    "many are k); the recall divides by the row sums: of the images that are k, how many were "
+                    "predicted as k")
+        elif torch.allclose(recall, m.diagonal() / m.sum(), atol=1e-6):
+            hint = ("you divided by the number of all images; divide each diagonal entry by its row's sum, the "
+                    "number of images of that class")
+        elif torch.allclose(recall, m.diagonal(), atol=1e-6):
+            hint = "those are the counts of correct predictions; divide each by its row's sum"
+        else:
+            hint = "the recall of class k is matrix[k, k] / matrix[k].sum()"
+        _fail(check, f"{what}: recall {[round(float(r), 4) for r in recall[:4]]}…, expected "
+                     f"{[round(float(r), 4) for r in true_recall[:4]]}… — {hint}.")
+    _passed(check, f"{_name(fn)} gives the accuracy (correct images over all images) and each class's recall "
+                   "(diagonal over row sum), also when the classes have different numbers of images.")
+
+
+# --------------------------------------------------------------------------- random crop and flip of a batch
+
+
+def reference_crop_flip(images: Tensor, dy: Tensor, dx: Tensor, flips: Tensor, pad: int = 4) -> Tensor:
+    """The augmentation of §4.2 for a batch, with given offsets: the reference of ``ex-ch5-crop-flip``.
+
+    Pad every image with ``pad`` zero pixels on each side, cut the H×W window whose top-left
+    corner is at row ``dy[b]``, column ``dx[b]`` of the padded image, and mirror it left-right
+    where ``flips[b]`` is true -- what :class:`resnet_course.data.TensorLoader` computes as
+    one gather.
+    """
+    height, width = images.shape[-2:]
+    return _cut(F.pad(images, (pad, pad, pad, pad)), dy, dx, flips, height, width)  # F.pad pads with zeros
+
+
+def _cut(padded: Tensor, dy: Tensor, dx: Tensor, flips: Tensor, height: int, width: int) -> Tensor:
+    """Windows of ``height`` × ``width`` at (dy[b], dx[b]) of each padded image, mirrored where ``flips``."""
+    crops = torch.stack([padded[b, :, int(dy[b]):int(dy[b]) + height, int(dx[b]):int(dx[b]) + width]
+                         for b in range(padded.shape[0])])
+    return torch.where(flips.view(-1, 1, 1, 1), crops.flip(3), crops)
+
+
+@_small_and_fast
+def check_crop_flip(fn: Callable[..., Any]) -> None:
+    """Check ``fn(images, dy, dx, flips)`` (with ``pad=4`` by default) against :func:`reference_crop_flip`.
+
+    The batch is ``uint8`` B×3×H×W with H ≠ W (so rows and columns cannot be swapped
+    unnoticed), offsets include 0 and 2·pad, and some images are flipped.
+    """
+    check = "check_crop_flip"
+    if not callable(fn):
+        _fail(check, f"pass your function itself, e.g. check_crop_flip(crop_flip), not {type(fn).__name__}")
+    pad = 4
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(1, 256, (6, 3, 10, 12), dtype=torch.uint8, generator=generator)  # no zero pixels
+    dy = torch.tensor([0, 8, 3, 4, 8, 1])
+    dx = torch.tensor([8, 0, 6, 4, 2, 7])
+    flips = torch.tensor([False, True, True, False, True, False])
+    given = images.clone()
+    what = f"{_name(fn)}(images, dy, dx, flips)"
+    out = _call(check, what, fn, given, dy.clone(), dx.clone(), flips.clone())
+    if not torch.equal(given, images):
+        _fail(check, f"{what} changed the input images in place; build the crops as new tensors")
+    if not isinstance(out, Tensor):
+        _fail(check, f"{what} returned {type(out).__name__}; return a tensor B×3×H×W")
+    if tuple(out.shape) != tuple(images.shape):
+        _fail(check, f"for a batch of shape {_shape(images)} {what} returned {_shape(out)}; the crops must have the "
+                     f"images' own size (pad by {pad} on each side, then cut H×W back out)")
+    expected = reference_crop_flip(images, dy, dx, flips, pad)
+    got = out.detach().to(torch.int64)
+    if torch.equal(got, expected.long()):
+        _passed(check, f"{_name(fn)} pads with {pad} zero pixels, crops at (dy, dx) of the padded image and mirrors "
+                       "left-right where flips is true, for every image of the batch.")
+        return
+
+    def same(candidate: Tensor) -> bool:
+        return torch.equal(got, candidate.long())
+
+    if same(reference_crop_flip(images, dy, dx, torch.zeros_like(flips), pad)):
+        _fail(check, "no image is mirrored: where flips[b] is true, flip the crop left-right (torch.flip(crop, "
+                     "dims=[-1]))")
+    if same(reference_crop_flip(images, dy, dx, ~flips, pad)):
+        _fail(check, "the images where flips[b] is False are mirrored and the others are not: flip where it is True")
+    vertical = reference_crop_flip(images, dy, dx, torch.zeros_like(flips), pad)
+    vertical = torch.where(flips.view(-1, 1, 1, 1), vertical.flip(2), vertical)
+    if same(vertical):
+        _fail(check, "you flipped up-down (dimension 2, the rows); the augmentation mirrors left-right: the last "
+                     "dimension, the columns (dims=[3] or [-1])")
+    flipped_first = reference_crop_flip(torch.where(flips.view(-1, 1, 1, 1), images.flip(3), images), dy, dx,
+                                        torch.zeros_like(flips), pad)
+    if same(flipped_first):
+        _fail(check, "you flip before you crop. As a random augmentation that is just as good, but the offsets "
+                     "(dy, dx) are defined on the padded *unflipped* image: crop first, then mirror the crop (this "
+                     "is how TensorLoader applies them)")
+    if same(reference_crop_flip(images, dx, dy, flips, pad)):
+        _fail(check, "rows and columns are swapped: dy is the vertical offset (rows, dimension 2), dx the "
+                     "horizontal one (columns, dimension 3)")
+    height, width = images.shape[-2:]
+    for mode in ("replicate", "reflect"):
+        padded = F.pad(images.float(), (pad, pad, pad, pad), mode=mode).to(torch.uint8)
+        if same(_cut(padded, dy, dx, flips, height, width)):
+            _fail(check, f"the border is filled by '{mode}' padding; the paper (and torchvision's "
+                         "RandomCrop(padding=4)) pad with zeros: F.pad(images, (4, 4, 4, 4)) with its default "
+                         "mode='constant'")
+    wrong = [b for b in range(images.shape[0]) if not torch.equal(got[b], expected[b].long())]
+    b = wrong[0]
+    _fail(check, f"image {b} (dy={int(dy[b])}, dx={int(dx[b])}, flip={bool(flips[b])}) differs from the expected "
+                 f"crop in {int((got[b] != expected[b].long()).sum())} of {expected[b].numel()} values. Output pixel "
+                 f"(i, j) is pixel (dy + i, dx + j) of the image padded with {pad} zeros on each side, i.e. pixel "
+                 f"(dy + i − {pad}, dx + j − {pad}) of the image, or 0 outside it.")
+
+
+# --------------------------------------------------------------------------- no weight decay on BN and biases
+
+
+def reference_param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Two optimiser parameter groups: weight decay on the weight matrices and kernels, none on
+    the 1-d parameters (BatchNorm γ and β, biases) -- the reference of ``ex-ch5-no-decay``,
+    as :func:`resnet_course.train.make_optimizer` does with ``decay_bn_and_bias=False``."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+
+
+def _kind(name: str, p: Tensor, model: nn.Module) -> str:
+    owner = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
+    if isinstance(owner, nn.modules.batchnorm._BatchNorm):
+        return "BatchNorm γ (weight)" if name.endswith("weight") else "BatchNorm β (bias)"
+    if name.endswith("bias"):
+        return "bias"
+    return "convolution kernel" if p.ndim == 4 else "fully connected weight"
+
+
+@_small_and_fast
+def check_param_groups(fn: Callable[[nn.Module, float], Any]) -> None:
+    """Check ``fn(model, weight_decay)`` -> parameter groups for ``torch.optim.SGD`` that exempt
+    BatchNorm parameters and biases from weight decay and decay everything else.
+
+    Tried on ResNet-20 with projection shortcuts (option B: its ``downsample.1`` BatchNorms
+    are not called ``bn…``). A group without a ``"weight_decay"`` key gets the optimiser's
+    default, here ``weight_decay``, as it would in ``SGD(groups, lr=…, weight_decay=…)``.
+    """
+    check = "check_param_groups"
+    if not callable(fn):
+        _fail(check, f"pass your function itself, e.g. check_param_groups(param_groups), not {type(fn).__name__}")
+    model = create_model("resnet20", shortcut="B")
+    weight_decay = 5e-4
+    what = f"{_name(fn)}(model, {weight_decay})"
+    groups = _call(check, what, fn, model, weight_decay)
+    if isinstance(groups, dict) or not isinstance(groups, (list, tuple)):
+        _fail(check, f"{what} returned {type(groups).__name__}; return a list of groups, each a dict "
+                     "{'params': [...], 'weight_decay': ...}")
+    names = {id(p): n for n, p in model.named_parameters()}
+    decay_of: dict[str, list[float]] = {}
+    for i, group in enumerate(groups):
+        if not isinstance(group, dict) or "params" not in group:
+            _fail(check, f"group {i} is {type(group).__name__}, not a dict with a 'params' list")
+        params = list(group["params"])
+        decay = _scalar(check, group.get("weight_decay", weight_decay), f"group {i}'s weight_decay")
+        for p in params:
+            if id(p) not in names:
+                _fail(check, f"group {i} holds a tensor that is not a parameter of the model")
+            decay_of.setdefault(names[id(p)], []).append(decay)
+    missing = [n for n in names.values() if n not in decay_of]
+    if missing:
+        _fail(check, f"{len(missing)} parameter(s) are in no group, e.g. {', '.join(missing[:3])}: every parameter "
+                     "must be in exactly one group, or the optimiser never updates it")
+    twice = [n for n, d in decay_of.items() if len(d) > 1]
+    if twice:
+        _fail(check, f"{len(twice)} parameter(s) are in more than one group, e.g. {', '.join(twice[:3])} "
+                     "(torch.optim refuses that): put each in exactly one")
+    problems: dict[str, list[str]] = {}
+    for name, p in model.named_parameters():
+        want = weight_decay if p.ndim > 1 else 0.0
+        got = decay_of[name][0]
+        if not _close(got, want):
+            problems.setdefault(_kind(name, p, model), []).append(f"{name} (weight_decay={got:g})")
+    if not problems:
+        n_decay = sum(1 for p in model.parameters() if p.ndim > 1)
+        n_free = sum(1 for p in model.parameters() if p.ndim <= 1)
+        _passed(check, f"{n_decay} weight tensors (kernels and the classifier's matrix) get weight decay "
+                       f"{weight_decay:g}, the {n_free} BatchNorm γ/β and bias tensors none, each in exactly one group.")
+        return
+    kind, examples = next(iter(problems.items()))
+    if kind in ("convolution kernel", "fully connected weight"):
+        hint = (f"the {kind}s must keep weight decay {weight_decay:g} (the function's argument): only 1-d parameters "
+                "are exempt — select by p.ndim, not by name")
+    elif kind.startswith("BatchNorm"):
+        hint = ("BatchNorm parameters must have weight_decay 0. Names are unreliable (this network's shortcut "
+                "BatchNorms are called downsample.1, not bn…): every 1-d parameter, p.ndim <= 1, is a BN γ/β or a "
+                "bias")
+    else:
+        hint = "biases must have weight_decay 0, like the BatchNorm parameters: exempt every parameter with p.ndim <= 1"
+    _fail(check, f"{len(examples)} {kind} tensor(s) have the wrong weight decay, e.g. {', '.join(examples[:2])}: "
+                 f"{hint}.")
+
+
+# ======================================================================================
+# Chapter 6: transfer learning on hand gestures
+# ======================================================================================
+
+
+def _trained_cifar_network(seed: int = 0) -> nn.Module:
+    """A CIFAR ResNet-20 with random weights and non-trivial BatchNorm statistics (stands in for a trained one)."""
+    with _seeded(seed):
+        model = create_model("resnet20")
+    _randomise_bn(model, seed + 1)
+    return model.eval()
+
+
+def _matches(name: str, names: Sequence[str]) -> str | None:
+    """The entry of ``names`` that ``name`` is, possibly under a prefix (``body.conv1.weight`` is ``conv1.weight``).
+
+    The longest match wins: ``body.layer1.0.bn1.weight`` is ``layer1.0.bn1.weight``, not ``bn1.weight``.
+    """
+    found = [c for c in names if name == c or name.endswith("." + c)]
+    return max(found, key=len) if found else None
+
+
+def _out_features_hint(model: nn.Module, k: int, got: int) -> str:
+    fc = getattr(model, "fc", None)
+    if isinstance(fc, nn.Linear) and fc.out_features == k and fc.weight.shape[0] != k:
+        return ("changing fc.out_features only edits a number: the weight keeps its "
+                f"{fc.weight.shape[0]} rows. Assign a new layer: model.fc = nn.Linear(model.fc.in_features, {k})")
+    if got == 10:
+        return "that is still the CIFAR-10 classifier: replace model.fc by a new nn.Linear with k outputs"
+    return f"the new classifier needs {k} outputs, one per class"
+
+
+# --------------------------------------------------------------------------- a new head
+
+
+@_small_and_fast
+def check_new_head(replace_head: Callable[[nn.Module, int], nn.Module]) -> None:
+    """Check ``replace_head(model, k)``: the trained body unchanged under a new ``k``-way classifier.
+
+    The network given is a CIFAR ResNet-20 (``model.fc`` reads 64 features); the one
+    returned must output ``k`` logits, keep every weight and BatchNorm statistic of the
+    body, and have exactly ``64 k + k`` classifier parameters, all trainable.
+    """
+    check = "check_new_head"
+    if not callable(replace_head):
+        _fail(check, f"pass your function itself, e.g. check_new_head(replace_head), not {type(replace_head).__name__}")
+    for k in (6, 3):
+        original = _trained_cifar_network(seed=k)
+        body = {name: t.clone() for name, t in original.state_dict().items() if not name.startswith("fc.")}
+        body_params = sum(p.numel() for name, p in original.named_parameters() if not name.startswith("fc."))
+        what = f"replace_head(resnet20, {k})"
+        model = _call(check, what, replace_head, original, k)
+        if not isinstance(model, nn.Module):
+            _fail(check, f"{what} returned {type(model).__name__}; return the network (an nn.Module)")
+        with _seeded(7):
+            x = torch.randn(2, 3, 32, 32)
+        out = _call(check, f"the network {what} returned, on a 2×3×32×32 batch", model.eval(), x)
+        if not isinstance(out, Tensor) or out.shape != (2, k):
+            got = out.shape[-1] if isinstance(out, Tensor) and out.ndim == 2 else -1
+            shape = _shape(out) if isinstance(out, Tensor) else type(out).__name__
+            _fail(check, f"{what}: the output is {shape}, expected 2×{k} — {_out_features_hint(model, k, got)}.")
+        expected, got = body_params + 64 * k + k, _count(model)
+        if got != expected:
+            if got > expected:
+                hint = (f"{got - expected:,} too many: did you put a new layer after the old 10-way classifier instead "
+                        "of replacing it? The old head must go: model.fc = nn.Linear(64, k)")
+            else:
+                hint = f"{expected - got:,} too few: the classifier is a 64 → {k} linear layer with a bias"
+            _fail(check, f"{what} has {got:,} parameters, expected {expected:,} (the body's {body_params:,} and "
+                         f"64·{k} + {k} in the new classifier) — {hint}.")
+        state = model.state_dict()
+        where = {_matches(key, list(body)): key for key in state}
+        for name, tensor in body.items():
+            if name not in where:
+                _fail(check, f"{what}: the body's {name} is gone; keep the network you were given and change only "
+                             "its classifier")
+            if not torch.equal(state[where[name]], tensor):
+                _fail(check, f"{what}: the body's {name} differs from the trained network's. The body must keep its "
+                             "trained weights and BatchNorm statistics (did you build a new network with "
+                             "create_model instead of changing the one you were given?).")
+        frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
+        if frozen:
+            _fail(check, f"{what}: {len(frozen)} parameter(s) do not require gradients, e.g. {frozen[0]}; for "
+                         "fine-tuning every weight stays trainable")
+    _passed(check, "the trained body is kept, weights and BatchNorm statistics, under a new k-way classifier "
+            "of 64·k + k trainable parameters.")
+
+
+# --------------------------------------------------------------------------- a frozen body
+
+
+@_small_and_fast
+def check_frozen_body(freeze_body: Callable[[nn.Module, int], nn.Module]) -> None:
+    """Check ``freeze_body(model, k)``: feature extraction, a frozen body under a new trainable head.
+
+    The network given is a CIFAR ResNet-20 with trained-looking BatchNorm statistics. The
+    returned network is put in training mode (as :func:`resnet_course.train.fit` does every
+    epoch) and trained for one step; the check then asks that only a new 64 → ``k`` head
+    requires and gets gradients, that the body's weights and BatchNorm running statistics
+    are unchanged, and that the body computes the given network's features.
+    """
+    check = "check_frozen_body"
+    if not callable(freeze_body):
+        _fail(check, f"pass your function itself, e.g. check_frozen_body(freeze_body), not {type(freeze_body).__name__}")
+    k = 6
+    original = _trained_cifar_network(seed=3)
+    reference = copy.deepcopy(original).eval()
+    body_names = [name for name, _ in original.named_parameters() if not name.startswith("fc.")]
+    body_ids = {id(p) for name, p in original.named_parameters() if not name.startswith("fc.")}
+    what = f"freeze_body(resnet20, {k})"
+    model = _call(check, what, freeze_body, original, k)
+    if not isinstance(model, nn.Module):
+        _fail(check, f"{what} returned {type(model).__name__}; return the network (an nn.Module)")
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+
+    def in_body(name: str, p: Tensor) -> bool:
+        return id(p) in body_ids or _matches(name, body_names) is not None
+
+    # 1. only the head is trainable
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    leaks = [name for name, p in trainable if in_body(name, p)]
+    if leaks:
+        _fail(check, f"{len(leaks)} of the body's parameter tensors still require gradients (e.g. {', '.join(leaks[:3])}): "
+                     "call requires_grad_(False) on every parameter of the body")
+    if not trainable:
+        _fail(check, "no parameter requires a gradient: the new head must stay trainable (create it after freezing "
+                     "the body, or leave its requires_grad alone)")
+    n_trainable = sum(p.numel() for _, p in trainable)
+    if n_trainable != 64 * k + k:
+        _fail(check, f"{n_trainable:,} trainable parameters ({', '.join(n for n, _ in trainable[:4])}), expected "
+                     f"{64 * k + k} — one new 64 → {k} linear layer with a bias; the old 10-way classifier must not be "
+                     "trained (drop it, or leave it frozen and unused)")
+
+    # 2. a training step as fit does it: train mode, forward, backward, SGD on the trainable parameters
+    model.train()
+    with _seeded(11):
+        x, y = torch.randn(16, 3, 32, 32), torch.randint(0, k, (16,))
+    out = _call(check, f"the network {what} returned, in training mode on a 16×3×32×32 batch", model, x)
+    if not isinstance(out, Tensor) or out.shape != (16, k):
+        got = out.shape[-1] if isinstance(out, Tensor) and out.ndim == 2 else -1
+        shape = _shape(out) if isinstance(out, Tensor) else type(out).__name__
+        _fail(check, f"the output is {shape}, expected 16×{k} — {_out_features_hint(model, k, got)}.")
+    changed = [name for name, b in model.named_buffers()
+               if name in buffers and not name.endswith("num_batches_tracked") and not torch.equal(b, buffers[name])]
+    if changed:
+        training_bn = [name for name, m in model.named_modules()
+                       if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+        _fail(check, f"after model.train() and one forward pass the body's BatchNorm statistics changed "
+                     f"({changed[0]}, {len(changed)} buffers in all; {len(training_bn)} BatchNorm layers are in "
+                     "training mode). Frozen weights are not enough: a BatchNorm in training mode normalises with "
+                     "the batch's statistics and re-estimates its running mean and variance on the new data, so the "
+                     "features drift away from the trained network's. fit() calls model.train() every epoch, so "
+                     "setting body.eval() once does not last: override train() in your module to put the body "
+                     "back in eval mode (super().train(mode); self.body.eval(); return self).")
+    if not out.requires_grad:
+        _fail(check, "the output does not depend on any trainable parameter: is the new head used in forward()?")
+    loss = F.cross_entropy(out, y)
+    _call(check, "backward() through your network", loss.backward)
+    with_grad = [name for name, p in model.named_parameters()
+                 if in_body(name, p) and p.grad is not None and p.grad.abs().sum() > 0]
+    if with_grad:
+        _fail(check, f"the body's {with_grad[0]} received a gradient; the body must be frozen")
+    if all(p.grad is None or not p.grad.abs().sum() > 0 for _, p in trainable):
+        _fail(check, "the head received no gradient: is it used in forward()?")
+
+    # 3. the body computes the given network's features: compare with the head applied to them
+    heads = [m for m in model.modules() if isinstance(m, nn.Linear) and m.weight.requires_grad]
+    if len(heads) == 1:
+        model.eval()
+        with torch.no_grad():
+            mine = model(x)
+            expected = heads[0](reference.features(x))
+        if not torch.allclose(mine, expected, atol=1e-5, rtol=1e-4):
+            _fail(check, "in eval mode your network's output is not the new head applied to the given network's "
+                         "features (largest difference "
+                         f"{(mine - expected).abs().max().item():.2g}): keep the given network's body and weights, up "
+                         "to its global average pooling, and put only the new head after it")
+    _passed(check, f"only the new {k}-way head ({64 * k + k} parameters) is trained; in training mode the body gets no "
+            "gradient and its BatchNorm statistics stay those of the trained network.")
+
+
+# --------------------------------------------------------------------------- two learning rates
+
+
+def reference_finetune_param_groups(model: nn.Module, head_lr: float, body_lr: float) -> list[dict[str, Any]]:
+    """Optimizer parameter groups: ``model.fc`` at ``head_lr``, every other trainable parameter at ``body_lr``.
+
+    The reference solution of ``ex-ch6-two-lrs`` ("discriminative" learning rates: the new
+    head starts from random numbers and may move fast, the pre-trained body should move
+    little). Pass the groups to ``torch.optim.SGD(groups, momentum=0.9)``.
+    """
+    head = [p for p in model.fc.parameters() if p.requires_grad]
+    head_ids = {id(p) for p in head}
+    body = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
+    return [{"params": body, "lr": body_lr}, {"params": head, "lr": head_lr}]
+
+
+@_small_and_fast
+def check_finetune_param_groups(fn: Callable[[nn.Module, float, float], Any]) -> None:
+    """Check ``fn(model, head_lr, body_lr)``: optimizer groups, the classifier ``model.fc`` at ``head_lr``, the rest at ``body_lr``.
+
+    Every trainable parameter must be in exactly one group, and ``torch.optim.SGD`` must
+    accept the groups; frozen parameters may be left out.
+    """
+    check = "check_finetune_param_groups"
+    if not callable(fn):
+        _fail(check, f"pass your function itself, e.g. check_finetune_param_groups(param_groups), not "
+                     f"{type(fn).__name__}")
+    head_lr, body_lr = 0.1, 0.01
+    model = create_model("resnet20", num_classes=6)
+    what = f"{_name(fn)}(model, head_lr={head_lr}, body_lr={body_lr})"
+    groups = _call(check, what, fn, model, head_lr, body_lr)
+    if isinstance(groups, dict):
+        groups = [groups]
+    try:
+        groups = list(groups)
+    except TypeError:
+        _fail(check, f"{what} returned {type(groups).__name__}; return a list of dicts "
+                     "[{'params': [...], 'lr': ...}, ...]")
+    if not groups or not all(isinstance(g, dict) and "params" in g for g in groups):
+        _fail(check, f"{what} must return a list of dicts, each with a 'params' list and an 'lr'")
+    missing_lr = [i for i, g in enumerate(groups) if "lr" not in g]
+    if missing_lr:
+        _fail(check, f"group {missing_lr[0]} has no 'lr': without one it takes the optimizer's default, the same for "
+                     "every group; give each group its own learning rate")
+    names = {id(p): name for name, p in model.named_parameters()}
+    lr_of: dict[str, list[float]] = {}
+    for g in groups:
+        params = [g["params"]] if isinstance(g["params"], Tensor) else list(g["params"])
+        for p in params:
+            if id(p) not in names:
+                _fail(check, f"a group holds a tensor of shape {_shape(p)} that is not a parameter of the model")
+            lr_of.setdefault(names[id(p)], []).append(float(g["lr"]))
+    twice = [name for name, lrs in lr_of.items() if len(lrs) > 1]
+    if twice:
+        _fail(check, f"{len(twice)} parameter(s) are in more than one group (e.g. {twice[0]}); SGD refuses that. "
+                     "Put the classifier's parameters in one group and all the others in the other")
+    left_out = [name for name, p in model.named_parameters() if p.requires_grad and name not in lr_of]
+    if left_out:
+        _fail(check, f"{len(left_out)} trainable parameter(s) are in no group (e.g. {left_out[0]}): the optimizer would "
+                     "never update them")
+    for name, (lr,) in lr_of.items():
+        expected = head_lr if name.startswith("fc.") else body_lr
+        if not _close(lr, expected):
+            part = "the new classifier" if name.startswith("fc.") else "the pre-trained body"
+            if _close(lr, head_lr if expected == body_lr else body_lr):
+                hint = "the two learning rates are swapped"
+            else:
+                hint = f"{part} takes {'head_lr' if expected == head_lr else 'body_lr'}"
+            _fail(check, f"{name} ({part}) has lr {lr:g}, expected {expected:g} — {hint}.")
+    try:
+        torch.optim.SGD(groups, lr=1.0, momentum=0.9)
+    except (TypeError, ValueError) as error:
+        _fail(check, f"torch.optim.SGD does not accept the groups: {error}")
+    _passed(check, f"{len(lr_of)} parameter tensors in {len(groups)} groups: the classifier at head_lr, the body at "
+            "body_lr, each exactly once.")
+
+
+# ======================================================================================
+# Chapter 8: beyond ResNet
+# ======================================================================================
+
+__all__ += [
+    "check_wrn_param_formula",
+    "check_resnext_block",
+    "check_dense_layer",
+    "check_ddp_settings",
+    "ReferenceResNeXtBlock",
+    "reference_wrn_params",
+    "reference_ddp_settings",
+]
+
+_WRN_CASES = ((10, 2), (16, 4), (16, 8), (22, 2), (28, 10), (40, 4))
+
+
+def reference_wrn_params(depth: int, k: int, num_classes: int = 10) -> int:
+    """Parameters of WRN-``depth``-``k`` (k ≥ 2) in closed form (Zagoruyko & Komodakis 2016, Table 1).
+
+    Per stage s = 0, 1, 2 of width w = 16k·2^s and input width i (16, then the previous w):
+    a first block BN(i) + 3×3 (i→w) + BN(w) + 3×3 (w→w) + a 1×1 projection (i→w), then
+    n - 1 blocks of two BNs and two 3×3 convolutions at w; plus the stem (3×3, 3→16), the
+    final BN and the classifier.
+    """
+    n = (depth - 4) // 6
+    total, inputs = 9 * 3 * 16, 16
+    for width in (16 * k, 32 * k, 64 * k):
+        total += 2 * inputs + 9 * inputs * width + 2 * width + 9 * width * width + inputs * width
+        total += (n - 1) * (4 * width + 18 * width * width)
+        inputs = width
+    return total + 2 * inputs + inputs * num_classes + num_classes
+
+
+def _wrn_parts(depth: int, k: int) -> dict[str, int]:
+    """The pieces of a WRN's parameter count that a formula most often gets wrong."""
+    from resnet_course.variants import WideBasicBlock, wide_resnet
+
+    with torch.device("meta"):
+        model = wide_resnet(depth, k)
+    blocks = [m for m in model.modules() if isinstance(m, WideBasicBlock)]
+    return {
+        "total": _count(model),
+        "projections": sum(_count(b.downsample) for b in blocks if b.downsample is not None),
+        "block BatchNorms": sum(_count(b.bn1) + _count(b.bn2) for b in blocks),
+        "final BatchNorm": _count(model.final_bn),
+        "classifier": _count(model.fc),
+        "stem": _count(model.conv1),
+        "first BatchNorms": sum(_count(s[0].bn1) for s in (model.layer1, model.layer2, model.layer3)),
+    }
+
+
+@_small_and_fast
+def check_wrn_param_formula(formula: Callable[[int, int], int]) -> None:
+    """Check ``formula(depth, k)`` against the parameter count of WRN-depth-k (10 classes, k ≥ 2).
+
+    Compared with the networks themselves (built on the meta device) for WRN-10-2, 16-4,
+    16-8, 22-2, 28-10 and 40-4 (Zagoruyko & Komodakis 2016: 2.7M for WRN-16-4, 36.5M for
+    WRN-28-10).
+    """
+    check = "check_wrn_param_formula"
+    if not callable(formula):
+        _fail(check, f"pass your function itself, e.g. check_wrn_param_formula(wrn_params), not {type(formula).__name__}")
+    for depth, k in _WRN_CASES:
+        got = _call(check, f"{_name(formula)}({depth}, {k})", formula, depth, k)
+        if isinstance(got, float) and float(got).is_integer():
+            got = int(got)
+        if not isinstance(got, int) or isinstance(got, bool):
+            _fail(check, f"{_name(formula)}({depth}, {k}) returned {got!r}; return the number of parameters as an int")
+        parts = _wrn_parts(depth, k)
+        expected = parts["total"]
+        if got == expected:
+            continue
+        diff = got - expected
+        message = f"for WRN-{depth}-{k} your formula gives {got:,} parameters, the network has {expected:,} ({diff:+,})."
+        hints = {
+            "projections": "the three 1×1 projection shortcuts (16→16k, 16k→32k, 32k→64k, no bias, no BN)",
+            "block BatchNorms": "the two BatchNorms (γ and β) inside every block",
+            "first BatchNorms": "the first BatchNorm of the first block of each stage, which sees the stage's input "
+                                "width (16, 16k, 32k), not its output width",
+            "final BatchNorm": "the final BatchNorm before pooling (2 · 64k parameters)",
+            "classifier": "the classifier (64k · 10 weights + 10 biases)",
+            "stem": "the stem (a 3×3 convolution from 3 to 16 channels, 432 weights)",
+        }
+        for part, hint in hints.items():
+            if abs(diff) == parts[part]:
+                _fail(check, f"{message} That is exactly {hint}: you {'counted that twice' if diff > 0 else 'left that out'}.")
+        n = (depth - 4) // 6
+        _fail(check, f"{message} Check n = (depth - 4) / 6 = {n} blocks per stage, widths 16k, 32k, 64k = "
+                     f"{16 * k}, {32 * k}, {64 * k}, and that only the first block of a stage changes the width "
+                     f"(compare stage by stage with summary(wide_resnet({depth}, {k}), (1, 3, 32, 32))).")
+    _passed(check, f"{_name(formula)}(depth, k) equals the parameter count of WRN-10-2, -16-4, -16-8, -22-2, -28-10 "
+            f"and -40-4 (e.g. {reference_wrn_params(28, 10):,} for WRN-28-10, the paper's 36.5M).")
+
+
+class ReferenceResNeXtBlock(nn.Module):
+    """A ResNeXt bottleneck (Xie et al. 2017, Fig. 3(c)): 1×1 → grouped 3×3 → 1×1, plus the shortcut.
+
+    ``in_channels → C·d`` (1×1, BN, ReLU), ``C·d → C·d`` in ``C`` groups (3×3, stride, BN,
+    ReLU), ``C·d → out_channels`` (1×1, BN); the input is added back (through a 1×1
+    projection with BN where the shape changes) and a ReLU follows the addition.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, cardinality: int, bottleneck_width: int,
+                 stride: int = 1) -> None:
+        super().__init__()
+        width = cardinality * bottleneck_width
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, groups=cardinality, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(out_channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return F.relu(out + self.shortcut(x))
+
+
+@_small_and_fast
+def check_resnext_block(block_cls: Callable[..., nn.Module]) -> None:
+    """Check ``block_cls(in_channels, out_channels, cardinality, bottleneck_width, stride=1)``, a ResNeXt bottleneck.
+
+    Three configurations (a widening block with projection, an identity block, a strided
+    block): output shape, the grouped 3×3 convolution, the parameter count against
+    :class:`ReferenceResNeXtBlock`, the outputs with the same weights, and the backward pass.
+    """
+    check = "check_resnext_block"
+    if not callable(block_cls):
+        _fail(check, f"pass your class itself, e.g. check_resnext_block(MyResNeXtBlock), not {type(block_cls).__name__}")
+    for in_c, out_c, groups, d, stride in ((32, 64, 4, 4, 1), (64, 64, 8, 2, 1), (64, 128, 4, 8, 2)):
+        call = f"{_name(block_cls)}({in_c}, {out_c}, cardinality={groups}, bottleneck_width={d}, stride={stride})"
+        block = _call(check, call, block_cls, in_c, out_c, groups, d, stride=stride)
+        if not isinstance(block, nn.Module):
+            _fail(check, f"{call} returned {type(block).__name__}, not an nn.Module")
+        reference = ReferenceResNeXtBlock(in_c, out_c, groups, d, stride)
+        width = groups * d
+        # 1. the grouped convolution
+        threes = [m for m in block.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+        if len(threes) != 1:
+            _fail(check, f"{call} has {len(threes)} 3×3 convolutions; a ResNeXt bottleneck has exactly one, the grouped "
+                         f"one in the middle (1×1 → 3×3 → 1×1)")
+        conv = threes[0]
+        if conv.groups != groups:
+            extra = ""
+            if conv.groups == 1:
+                extra = (f" With groups=1 it is an ordinary dense 3×3 convolution with {9 * width * width:,} weights; "
+                         f"{groups} groups keep only {9 * width * width // groups:,} (1/C): "
+                         f"nn.Conv2d({width}, {width}, 3, padding=1, groups={groups}, bias=False)")
+            _fail(check, f"the 3×3 convolution of {call} has groups={conv.groups}, expected the cardinality "
+                         f"{groups}.{extra}")
+        if conv.in_channels != width or conv.out_channels != width:
+            _fail(check, f"the grouped 3×3 convolution of {call} maps {conv.in_channels} → {conv.out_channels} "
+                         f"channels; it should work on cardinality × bottleneck_width = {groups} × {d} = {width} "
+                         f"channels ({d} per group)")
+        if conv.stride != (stride, stride):
+            _fail(check, f"the 3×3 convolution of {call} has stride {conv.stride}; put the block's stride "
+                         f"({stride}) on it, as ResNeXt (and torchvision) do")
+        # 2. shape
+        x = torch.randn(2, in_c, 8, 8)
+        block.eval()
+        with torch.no_grad():
+            out = _call(check, f"the forward pass of {call}", block, x)
+        expected_shape = (2, out_c, 8 // stride, 8 // stride)
+        if tuple(out.shape) != expected_shape:
+            _fail(check, f"{call} maps an input of shape {_shape(x)} to {_shape(out)}, expected "
+                         f"{_shape(expected_shape)}")
+        # 3. parameters
+        got, want = _count(block), _count(reference)
+        if got != want:
+            diff = got - want
+            projection = _count(reference.shortcut)
+            if _conv_bias_count(block) == diff:
+                hint = "the convolutions have biases: use bias=False (a BatchNorm follows each one)"
+            elif projection and diff == -projection:
+                hint = (f"the shortcut: the shape changes ({in_c}→{out_c} channels, stride {stride}), so it needs a "
+                        f"1×1 projection with stride and a BatchNorm ({projection:,} parameters)")
+            elif not projection and diff > 0:
+                hint = f"the shape does not change here ({in_c}→{out_c}, stride 1): the shortcut is the identity"
+            else:
+                hint = f"compare layer by layer with ReferenceResNeXtBlock: {_layer_listing(reference)}"
+            _fail(check, f"{call} has {got:,} parameters, expected {want:,} ({diff:+,}). Hint: {hint}.")
+        # 4. the same function as the reference, with the same weights
+        how = _transplant(reference, block)
+        if how is not None:
+            _randomise_bn(reference, 1)
+            _transplant(reference, block)
+            reference.eval()
+            with torch.no_grad():
+                gap = (block(x) - reference(x)).abs().max().item()
+            if gap > 1e-4:
+                _fail(check, f"with the reference's weights (copied {how}) {call} computes something else (largest "
+                             f"difference {gap:.3g}). Order: conv1 1×1 → BN → ReLU → grouped 3×3 → BN → ReLU → "
+                             f"conv 1×1 → BN, add the shortcut, then ReLU.")
+        # 5. backward
+        block.train()
+        raw = torch.randn(2, in_c, 8, 8, requires_grad=True)
+        _check_input_and_backward(check, call, block, F.relu(raw), raw)
+    _passed(check, "your ResNeXt block has the grouped 3×3 convolution (C groups of d channels), the right shapes, "
+            "parameters and shortcut, and computes the reference's function.")
+
+
+@_small_and_fast
+def check_dense_layer(layer_cls: Callable[[int, int], nn.Module]) -> None:
+    """Check ``layer_cls(in_channels, growth_rate)``: BN → ReLU → conv 3×3, its output concatenated to its input.
+
+    Checks the output channels (in + growth rate), that the input comes through unchanged
+    as the first channels, the parameters (2·in + 9·in·k), and a stack of three layers
+    (in + 3k channels, Huang et al. 2017, Eq. 2) with its backward pass.
+    """
+    check = "check_dense_layer"
+    if not callable(layer_cls):
+        _fail(check, f"pass your class itself, e.g. check_dense_layer(MyDenseLayer), not {type(layer_cls).__name__}")
+    in_c, k = 16, 12
+    call = f"{_name(layer_cls)}({in_c}, {k})"
+    layer = _call(check, call, layer_cls, in_c, k)
+    if not isinstance(layer, nn.Module):
+        _fail(check, f"{call} returned {type(layer).__name__}, not an nn.Module")
+    x = torch.randn(2, in_c, 8, 8)
+    layer.eval()
+    with torch.no_grad():
+        out = _call(check, f"the forward pass of {call}", layer, x)
+    if tuple(out.shape[2:]) != (8, 8) or out.shape[0] != 2:
+        _fail(check, f"{call} maps {_shape(x)} to {_shape(out)}: a dense layer keeps the map size (3×3, padding 1)")
+    channels = out.shape[1]
+    if channels == k:
+        _fail(check, f"{call} returns only the {k} new channels; a dense layer returns its input *and* them: "
+                     f"torch.cat([x, new], dim=1), {in_c} + {k} = {in_c + k} channels")
+    if channels == in_c:
+        _fail(check, f"{call} returns {in_c} channels, as many as it gets: did you add the new features (a residual "
+                     f"block) instead of concatenating them? Expected {in_c} + {k} = {in_c + k}")
+    if channels != in_c + k:
+        _fail(check, f"{call} returns {channels} channels, expected in_channels + growth_rate = {in_c + k}")
+    if not torch.equal(out[:, :in_c], x):
+        if torch.equal(out[:, k:], x):
+            _fail(check, f"{call} puts the new features first; the convention (and this check) is "
+                         f"torch.cat([x, new], dim=1), the input first")
+        _fail(check, f"the first {in_c} output channels of {call} are not the input itself: a dense layer passes its "
+                     f"input on unchanged (no BN or ReLU on that copy) and appends {k} new channels")
+    got, want = _count(layer), 2 * in_c + 9 * in_c * k
+    if got != want:
+        diff = got - want
+        if _conv_bias_count(layer) == diff:
+            hint = "the convolution has a bias: use bias=False (nothing needs it after a BN-ReLU-conv)"
+        elif diff == -2 * in_c:
+            hint = f"the BatchNorm before the convolution (2 · {in_c} parameters) is missing"
+        else:
+            hint = f"BN({in_c}) has {2 * in_c} parameters and a 3×3 convolution {in_c} → {k} has {9 * in_c * k:,}"
+        _fail(check, f"{call} has {got:,} parameters, expected {want:,} ({diff:+,}). Hint: {hint}.")
+    stack = nn.Sequential(*[_call(check, f"{_name(layer_cls)}({in_c + i * k}, {k})", layer_cls, in_c + i * k, k)
+                            for i in range(3)])
+    stack.train()
+    raw = torch.randn(2, in_c, 8, 8, requires_grad=True)
+    out = _check_input_and_backward(check, f"three stacked {_name(layer_cls)} layers", stack, F.relu(raw), raw)
+    if out.shape[1] != in_c + 3 * k:
+        _fail(check, f"three stacked layers return {out.shape[1]} channels, expected {in_c} + 3 · {k} = {in_c + 3 * k}")
+    _passed(check, f"{call} returns its input and {k} new channels ({in_c + k} in all) with {want:,} parameters; three "
+            f"of them stacked grow {in_c} channels to {in_c + 3 * k}, and gradients flow.")
+
+
+def reference_ddp_settings(processes: int, per_process_batch: int, base_lr: float = 0.1,
+                           base_batch: int = 128) -> tuple[int, float]:
+    """Global batch and learning rate for DDP by the linear scaling rule (Goyal et al. 2017, §2.1).
+
+    The global batch is ``processes · per_process_batch``; the learning rate grows in
+    proportion to it from ``base_lr`` at ``base_batch`` (0.1 at 128: He et al. 2015, §4.2).
+    """
+    global_batch = processes * per_process_batch
+    return global_batch, base_lr * global_batch / base_batch
+
+
+@_small_and_fast
+def check_ddp_settings(fn: Callable[[int, int], Any]) -> None:
+    """Check ``fn(processes, per_process_batch) -> (global_batch, lr)`` (the paper's lr 0.1 at batch 128)."""
+    check = "check_ddp_settings"
+    if not callable(fn):
+        _fail(check, f"pass your function itself, e.g. check_ddp_settings(ddp_settings), not {type(fn).__name__}")
+    for processes, per_process in ((1, 128), (2, 128), (8, 64), (4, 32), (8, 256)):
+        call = f"{_name(fn)}({processes}, {per_process})"
+        got = _call(check, call, fn, processes, per_process)
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            _fail(check, f"{call} returned {got!r}; return a pair (global_batch, lr)")
+        batch, lr = got
+        want_batch, want_lr = reference_ddp_settings(processes, per_process)
+        if batch != want_batch:
+            hint = (" — that is the per-process batch: every process takes its own batch of that size, so one "
+                    "optimizer step sees processes × per_process_batch images" if batch == per_process else "")
+            _fail(check, f"{call}: global batch {batch!r}, expected {want_batch}{hint}")
+        try:
+            lr = float(lr)
+        except (TypeError, ValueError):
+            _fail(check, f"{call}: the learning rate {lr!r} is not a number")
+        if abs(lr - want_lr) > 1e-9 * max(1.0, want_lr):
+            if abs(lr - 0.1) < 1e-12:
+                hint = ("the learning rate is unchanged: fit keeps the lr it is given, and with a larger global batch "
+                        "the linear scaling rule multiplies it by global_batch / 128")
+            elif abs(lr - 0.1 * processes) < 1e-9:
+                hint = ("you scaled by the number of processes; scale by the global batch relative to the paper's 128 "
+                        f"(here {want_batch} / 128)")
+            else:
+                hint = "lr = 0.1 · global_batch / 128 (0.1 at the paper's batch of 128)"
+            _fail(check, f"{call}: learning rate {lr:g}, expected {want_lr:g}: {hint}")
+    _passed(check, f"{_name(fn)} gives the global batch (processes × per-process) and the linearly scaled learning "
+            "rate (0.1 per 128 images), e.g. 8 processes × 64 images: batch 512, lr 0.4.")

@@ -22,6 +22,7 @@ the authors' code) on training images without augmentation.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -165,3 +166,32 @@ def run_landscape(
     meta["wall_time_s"] = round(time.perf_counter() - start, 1)
     out = Path(results_dir) / f"{NAME}.json" if results_dir is not None else None
     return write_result(NAME, {"meta": meta, "runs": runs}, out)
+
+
+def sharpness(slice_1d: dict[str, Sequence[float]], radius: float = 0.5) -> dict[str, float]:
+    """How fast the loss rises along a 1-D slice: the loss at ``α = ±radius`` against the centre.
+
+    Returns ``{"centre", "left", "right", "increase", "ratio"}``: the loss at α = 0, at
+    −radius and +radius (linearly interpolated between the slice's points), the mean
+    increase ``(left + right)/2 − centre`` and the ratio ``(left + right)/(2·centre)``. The
+    directions are filter-normalised, so the numbers can be compared between networks
+    (Li et al. 2018, §4: that is what the normalisation is for). A flat minimum gives a
+    ratio near 1, a sharp one a large ratio.
+    """
+    alpha = [float(a) for a in slice_1d["alpha"]]
+    loss = [float(v) for v in slice_1d["loss"]]
+    if not (min(alpha) <= -radius and radius <= max(alpha) and min(alpha) <= 0 <= max(alpha)):
+        raise ValueError(f"the slice covers α from {min(alpha)} to {max(alpha)}; it must include 0 and ±{radius}")
+    if any(b <= a for a, b in zip(alpha, alpha[1:])):
+        raise ValueError("the slice's α must increase")
+
+    def at(a: float) -> float:
+        for i in range(len(alpha) - 1):
+            if alpha[i] <= a <= alpha[i + 1]:
+                t = (a - alpha[i]) / (alpha[i + 1] - alpha[i])
+                return (1 - t) * loss[i] + t * loss[i + 1]
+        return loss[-1]
+
+    centre, left, right = at(0.0), at(-radius), at(radius)
+    return {"centre": centre, "left": left, "right": right, "increase": (left + right) / 2 - centre,
+            "ratio": (left + right) / (2 * centre) if centre > 0 else math.inf}
