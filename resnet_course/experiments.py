@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import torch
 
-from resnet_course.data import TensorLoader, load_cifar10
+from resnet_course.data import ImageSet, TensorLoader, load_cifar10
 from resnet_course.models import create_model
 from resnet_course.provenance import run_metadata
 from resnet_course.train import fit
@@ -113,12 +113,9 @@ def run_experiment(
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)}")
     experiment = EXPERIMENTS[name]
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    train_set, test_set = load_cifar10("train", data_root), load_cifar10("test", data_root)
-    if subset is not None and subset < len(train_set):
-        train_set = train_set.subset(subset, seed=seed)
-    if test_subset is not None and test_subset < len(test_set):
-        test_set = test_set.subset(test_subset, seed=seed)
+    device = resolve_device(device)
+    train_set = cifar10_split("train", subset, seed=seed, data_root=data_root)
+    test_set = cifar10_split("test", test_subset, seed=seed, data_root=data_root)
     meta: dict[str, Any] = run_metadata(
         device,
         experiment=name,
@@ -154,6 +151,18 @@ def run_experiment(
               f"test accuracy {history.val_acc[-1]:.2%}, {history.wall_time:.0f} s", flush=True)
     meta["wall_time_s"] = round(time.perf_counter() - start, 1)
     return write_result(name, {"meta": meta, "runs": runs}, out)
+
+
+def resolve_device(device: torch.device | str | None = None) -> torch.device:
+    """``device``, or the first CUDA GPU when there is one, else the CPU."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def cifar10_split(split: str, images: int | None = None, *, seed: int = 0,
+                  data_root: str | Path | None = None) -> ImageSet:
+    """One CIFAR-10 split, or its class-balanced seeded subset of ``images`` when that is smaller."""
+    data = load_cifar10(split, data_root)
+    return data.subset(images, seed=seed) if images is not None and images < len(data) else data
 
 
 def precision_name(amp: str | bool | None, device: torch.device | str) -> str:

@@ -30,8 +30,8 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
-from resnet_course.data import TensorLoader, load_cifar10
-from resnet_course.experiments import load_result, precision_name, write_result
+from resnet_course.data import TensorLoader
+from resnet_course.experiments import cifar10_split, load_result, precision_name, resolve_device, write_result
 from resnet_course.provenance import run_metadata
 from resnet_course.train import evaluate
 
@@ -141,10 +141,8 @@ def run_landscape(
     """1-D and 2-D slices of the stored pre-trained networks on ``images`` training images; writes ``results/landscape.json``."""
     from resnet_course.pretrained import NAME as PRETRAINED, load_pretrained
 
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    train_set = load_cifar10("train", data_root)
-    if images < len(train_set):
-        train_set = train_set.subset(images, seed=seed)
+    device = resolve_device(device)
+    train_set = cifar10_split("train", images, seed=seed, data_root=data_root)
     source = load_result(PRETRAINED, results_dir)["meta"]
     meta = run_metadata(device, experiment=NAME,
                         description="Li et al. 2018: loss along filter-normalised random directions around the "

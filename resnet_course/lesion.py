@@ -28,8 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from resnet_course.analysis import preserved_state, residual_blocks
-from resnet_course.data import TensorLoader, load_cifar10
-from resnet_course.experiments import load_result, precision_name, write_result
+from resnet_course.data import TensorLoader
+from resnet_course.experiments import cifar10_split, load_result, precision_name, resolve_device, write_result
 from resnet_course.provenance import run_metadata
 from resnet_course.train import evaluate
 
@@ -116,10 +116,8 @@ def run_lesion(
     """Run :func:`lesion_study` on the stored pre-trained networks; write ``results/lesion.json``."""
     from resnet_course.pretrained import NAME as PRETRAINED, load_pretrained
 
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    test_set = load_cifar10("test", data_root)
-    if test_subset is not None and test_subset < len(test_set):
-        test_set = test_set.subset(test_subset, seed=seed)
+    device = resolve_device(device)
+    test_set = cifar10_split("test", test_subset, seed=seed, data_root=data_root)
     source = load_result(PRETRAINED, results_dir)["meta"]
     meta = run_metadata(device, experiment=NAME, description="Veit et al. 2016 §4: delete one block, then k random "
                                                              "blocks, of a trained ResNet and of its plain twin",

@@ -24,8 +24,9 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from resnet_course.data import ChecksumError, ImageSet, TensorLoader, load_cifar10, sha256_file
-from resnet_course.experiments import RESULTS_DIR, load_result, precision_name, write_result
+from resnet_course.data import ChecksumError, ImageSet, TensorLoader, sha256_file
+from resnet_course.experiments import (RESULTS_DIR, cifar10_split, load_result, precision_name, resolve_device,
+                                       write_result)
 from resnet_course.models import create_model
 from resnet_course.provenance import run_metadata
 from resnet_course.recipes import get_recipe
@@ -78,14 +79,13 @@ def run_pretrained(
     afterwards in float32 without test-time augmentation, on all test images and on the
     1,000 of :func:`check_subset`.
     """
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(device)
     folder = Path(results_dir) if results_dir is not None else RESULTS_DIR
     recipe = get_recipe("fast")
     if batch_size is not None and batch_size != recipe.batch_size:
         recipe = recipe.with_changes(batch_size=batch_size, lr=recipe.lr * batch_size / recipe.batch_size)
-    train_set, test_set = load_cifar10("train", data_root), load_cifar10("test", data_root)
-    if subset is not None and subset < len(train_set):
-        train_set = train_set.subset(subset, seed=seed)
+    train_set = cifar10_split("train", subset, seed=seed, data_root=data_root)
+    test_set = cifar10_split("test", data_root=data_root)
     settings = recipe.fit_kwargs(epochs=epochs, amp=recipe.amp if amp is None else amp,
                                  channels_last=recipe.channels_last if channels_last is None else channels_last)
     meta: dict[str, Any] = run_metadata(

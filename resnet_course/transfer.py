@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from resnet_course.data import CIFAR10_MEAN, CIFAR10_STD, ChecksumError, ImageSet, TensorLoader, load_hands
-from resnet_course.experiments import load_result, precision_name, write_result
+from resnet_course.experiments import load_result, precision_name, resolve_device, write_result
 from resnet_course.models import create_model
 from resnet_course.provenance import run_metadata
 from resnet_course.train import History, confusion_matrix, fit, predict
@@ -134,7 +134,7 @@ def run_gestures(
     """Train each strategy on the gesture crops for ``epochs``; write curves, per-class accuracy and confusion matrices."""
     from resnet_course.pretrained import NAME as PRETRAINED
 
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(device)
     train_set, test_set = load_hands("train", data_root, size=size), load_hands("test", data_root, size=size)
     source = load_result(PRETRAINED, results_dir)["meta"]
     meta: dict[str, Any] = run_metadata(
@@ -195,7 +195,7 @@ def train_strategy(
     randomly cropped and flipped images, and tested on ``test_set`` after every epoch.
     Returns the trained model and its :class:`~resnet_course.train.History`.
     """
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(device)
     torch.manual_seed(seed)
     model = gesture_model(strategy, arch, len(train_set.classes), results_dir)
     settings = SETTINGS[strategy]

@@ -7,7 +7,6 @@ message that names the mistake, and the solutions printed in the chapter must pa
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import re
 
@@ -15,7 +14,6 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import REPO_ROOT
 from resnet_course.exercises import (
     ExerciseError,
     check_block_deleter,
@@ -186,21 +184,3 @@ def test_path_count_accepts_the_reference_and_a_hand_written_formula(capsys):
 def test_path_count_names_the_mistake(wrong, message):
     with pytest.raises(ExerciseError, match=re.escape(message)):
         check_path_count(wrong)
-
-
-# --------------------------------------------------------------------------- the chapter's solutions
-
-NOTEBOOK = REPO_ROOT / "notebooks" / "07_why_resnets_work.ipynb"
-SOLUTION = re.compile(r"^(`{3,})\{solution\}[^\n]*\n(?P<body>.*?)^\1\s*$", re.S | re.M)
-CODE = re.compile(r"^```python\n(?P<code>.*?)^```\s*$", re.S | re.M)
-
-
-def test_the_chapters_solutions_pass_their_self_checks(capsys):
-    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
-    markdown = "\n\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
-    blocks = [m.group("code") for s in SOLUTION.finditer(markdown) for m in CODE.finditer(s.group("body"))
-              if "check_" in m.group("code")]
-    assert len(blocks) >= 3, "chapter 7: expected 3+ solutions that call a self-check"
-    for code in blocks:
-        exec(compile(code, "<chapter 7 solution>", "exec"), {"__name__": "solution"})
-    assert capsys.readouterr().out.count("✓") >= len(blocks)
