@@ -95,7 +95,7 @@ def run_pretrained(
         recipe=recipe.name, schedule=recipe.schedule, batch_size=recipe.batch_size, lr=recipe.lr,
         weight_decay=recipe.weight_decay, label_smoothing=recipe.label_smoothing,
         precision=precision_name(settings["amp"], device), seed=seed,
-        scale="full" if subset is None else "reduced",
+        scale="full" if subset is None and epochs >= get_recipe("fast").epochs else "reduced",
         check=f"float32 accuracy on test_set.subset({CHECK_IMAGES}, seed={CHECK_SEED}), no TTA",
     )
     runs: dict[str, Any] = {}
