@@ -300,9 +300,12 @@ def load_imagenet_weights(model_name: str = "resnet18", path: str | Path | None 
         previous = socket.getdefaulttimeout()
         socket.setdefaulttimeout(timeout)
         try:
-            # torch.hub announces every download on stderr ("Downloading: URL to PATH"), progress or not
-            quiet = contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO())
-            with quiet:
+            # torch.hub announces every download ("Downloading: URL to PATH", on stdout or stderr
+            # depending on the version), progress or not: silence it unless progress is asked for
+            with contextlib.ExitStack() as quiet:
+                if not progress:
+                    quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+                    quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
                 state_dict = weights.get_state_dict(progress=progress, check_hash=True)
         except (OSError, RuntimeError) as error:  # URLError is an OSError; a bad hash a RuntimeError
             raise ImageNetWeightsUnavailable(_unavailable_message(name, weights.url, str(error))) from error
