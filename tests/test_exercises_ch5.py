@@ -9,7 +9,6 @@ dropdowns must pass their checks.
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 import torch.nn.functional as F

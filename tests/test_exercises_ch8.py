@@ -6,7 +6,6 @@ message that names the mistake, and the solutions printed in the chapter must pa
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 import torch.nn.functional as F
