@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from resnet_course.blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck, ZeroPadShortcut
+from resnet_course.summary import count_parameters
 
 __all__ = ["Part", "BlockInfo", "Stage", "Architecture", "describe_architecture", "draw_architecture"]
 
@@ -210,7 +211,7 @@ def describe_architecture(model: nn.Module, input_size: Sequence[int] | None = N
     The forward pass runs on a meta-device copy, so the model itself is not touched.
     """
     input_size = tuple(int(s) for s in (input_size or default_input_size(model)))
-    params = sum(p.numel() for p in model.parameters())
+    params = count_parameters(model)
     meta = copy.deepcopy(model).to("meta").eval()
     units = _units(meta)
     calls: list[tuple[str, str, nn.Module, str | None, tuple[int, ...], tuple[int, ...]]] = []

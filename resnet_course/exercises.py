@@ -43,6 +43,7 @@ from torch import Tensor, nn
 from resnet_course.analysis import single_thread
 from resnet_course.blocks import BasicBlock, Bottleneck, PreActBasicBlock
 from resnet_course.models import create_model
+from resnet_course.summary import count_parameters
 
 __all__ = [
     "ExerciseError",
@@ -106,10 +107,6 @@ def _passed(check: str, message: str) -> None:
 def _shape(tensor: Tensor | Sequence[int]) -> str:
     shape = tensor.shape if isinstance(tensor, Tensor) else tensor
     return "×".join(map(str, shape))
-
-
-def _count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def _name(obj: object) -> str:
@@ -190,7 +187,7 @@ def _conv_bias_count(module: nn.Module) -> int:
 
 
 def _bn_param_count(module: nn.Module) -> int:
-    return sum(_count(m) for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
+    return sum(count_parameters(m) for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
 
 
 def _check_input_and_backward(check: str, what: str, module: nn.Module, x: Tensor, raw: Tensor) -> Tensor:
@@ -614,13 +611,13 @@ def _check_shape(spec: _BlockSpec, block: nn.Module, call: str, x: Tensor, out: 
 
 def _check_parameters(spec: _BlockSpec, block: nn.Module, reference: nn.Module, call: str,
                       in_planes: int, planes: int, stride: int) -> None:
-    got, expected = _count(block), _count(reference)
+    got, expected = count_parameters(block), count_parameters(reference)
     if got == expected:
         return
     diff = got - expected
     out_planes = planes * spec.expansion
     shape_changes = stride != 1 or in_planes != out_planes
-    projection = _count(reference.downsample) if getattr(reference, "downsample", None) is not None else 0
+    projection = count_parameters(reference.downsample) if getattr(reference, "downsample", None) is not None else 0
     with_bn = spec.post_activation
     identity_projection = in_planes * out_planes + (2 * out_planes if with_bn else 0)
     conv_bias = _conv_bias_count(block)
@@ -747,6 +744,9 @@ def _reference(cls: type[nn.Module], **options: Any) -> Callable[..., nn.Module]
     return build
 
 
+_STRIDE_ON_FIRST_3X3 = ("a block with stride 2 halves height and width: give the first 3×3 convolution (and the "
+                        "projection shortcut) stride 2, and padding=1 to the 3×3 convolutions")
+
 _BASIC = _BlockSpec(
     check="check_basic_block",
     kind="basic block (option B shortcut)",
@@ -756,8 +756,7 @@ _BASIC = _BlockSpec(
     configs=((16, 16, 1), (16, 32, 2)),
     post_activation=True,
     layout="conv3×3 (stride) → BN → ReLU → conv3×3 → BN, then + shortcut(x), then ReLU",
-    stride_hint="a block with stride 2 halves height and width: give the first 3×3 convolution (and the "
-                "projection shortcut) stride 2, and padding=1 to the 3×3 convolutions",
+    stride_hint=_STRIDE_ON_FIRST_3X3,
 )
 
 _BOTTLENECK = _BlockSpec(
@@ -786,8 +785,7 @@ _PREACT = _BlockSpec(
     post_activation=False,
     layout="BN → ReLU → conv3×3 (stride) → BN → ReLU → conv3×3, then + shortcut; the projection shortcut "
            "(a 1×1 convolution, no BN) takes the pre-activated input ReLU(BN(x)), the identity takes x",
-    stride_hint="a block with stride 2 halves height and width: give the first 3×3 convolution (and the "
-                "projection shortcut) stride 2, and padding=1 to the 3×3 convolutions",
+    stride_hint=_STRIDE_ON_FIRST_3X3,
 )
 
 
@@ -905,7 +903,7 @@ _CIFAR_SIZES = (32, 16, 8)
 
 
 def _cifar_params(depth: int, **options: Any) -> int:
-    return _count(create_model(f"resnet{depth}", **options))
+    return count_parameters(create_model(f"resnet{depth}", **options))
 
 
 @_small_and_fast
@@ -1032,7 +1030,7 @@ def check_cifar_resnet(build_fn: Callable[[int], nn.Module], depth: int = 20) ->
                      f"(6n+2 = {depth} weighted layers = {6 * n + 1} convolutions + 1 fully connected)")
 
     # 3. parameters (option A adds none)
-    got, expected = _count(model), _cifar_params(depth)
+    got, expected = count_parameters(model), _cifar_params(depth)
     if got != expected:
         diff = got - expected
         if others or got == _cifar_params(depth, shortcut="B"):
@@ -1084,12 +1082,11 @@ def check_cifar_resnet(build_fn: Callable[[int], nn.Module], depth: int = 20) ->
 
 
 def reference_filter_normalise(direction: Tensor, weight: Tensor) -> Tensor:
-    """Li et al. 2018, §4: scale every filter ``direction[j]`` to the norm of ``weight[j]``; zero for 1-D tensors."""
-    if weight.ndim <= 1:
-        return torch.zeros_like(direction)
-    d_norms = direction.flatten(1).norm(dim=1).clamp_min(1e-12)
-    w_norms = weight.flatten(1).norm(dim=1)
-    return direction * (w_norms / d_norms).view(-1, *([1] * (weight.ndim - 1)))
+    """Li et al. 2018, §4: scale every filter ``direction[j]`` to the norm of ``weight[j]``; zero for 1-D tensors
+    (the package's own :func:`resnet_course.landscape.filter_normalise`)."""
+    from resnet_course.landscape import filter_normalise
+
+    return filter_normalise(direction, weight)
 
 
 def _filter_norms(t: Tensor) -> Tensor:
@@ -1717,7 +1714,7 @@ def check_new_head(replace_head: Callable[[nn.Module, int], nn.Module]) -> None:
             got = out.shape[-1] if isinstance(out, Tensor) and out.ndim == 2 else -1
             shape = _shape(out) if isinstance(out, Tensor) else type(out).__name__
             _fail(check, f"{what}: the output is {shape}, expected 2×{k} — {_out_features_hint(model, k, got)}.")
-        expected, got = body_params + 64 * k + k, _count(model)
+        expected, got = body_params + 64 * k + k, count_parameters(model)
         if got != expected:
             if got > expected:
                 hint = (f"{got - expected:,} too many: did you put a new layer after the old 10-way classifier instead "
@@ -1956,13 +1953,13 @@ def _wrn_parts(depth: int, k: int) -> dict[str, int]:
         model = wide_resnet(depth, k)
     blocks = [m for m in model.modules() if isinstance(m, WideBasicBlock)]
     return {
-        "total": _count(model),
-        "projections": sum(_count(b.downsample) for b in blocks if b.downsample is not None),
-        "block BatchNorms": sum(_count(b.bn1) + _count(b.bn2) for b in blocks),
-        "final BatchNorm": _count(model.final_bn),
-        "classifier": _count(model.fc),
-        "stem": _count(model.conv1),
-        "first BatchNorms": sum(_count(s[0].bn1) for s in (model.layer1, model.layer2, model.layer3)),
+        "total": count_parameters(model),
+        "projections": sum(count_parameters(b.downsample) for b in blocks if b.downsample is not None),
+        "block BatchNorms": sum(count_parameters(b.bn1) + count_parameters(b.bn2) for b in blocks),
+        "final BatchNorm": count_parameters(model.final_bn),
+        "classifier": count_parameters(model.fc),
+        "stem": count_parameters(model.conv1),
+        "first BatchNorms": sum(count_parameters(s[0].bn1) for s in (model.layer1, model.layer2, model.layer3)),
     }
 
 
@@ -2088,10 +2085,10 @@ def check_resnext_block(block_cls: Callable[..., nn.Module]) -> None:
             _fail(check, f"{call} maps an input of shape {_shape(x)} to {_shape(out)}, expected "
                          f"{_shape(expected_shape)}")
         # 3. parameters
-        got, want = _count(block), _count(reference)
+        got, want = count_parameters(block), count_parameters(reference)
         if got != want:
             diff = got - want
-            projection = _count(reference.shortcut)
+            projection = count_parameters(reference.shortcut)
             if _conv_bias_count(block) == diff:
                 hint = "the convolutions have biases: use bias=False (a BatchNorm follows each one)"
             elif projection and diff == -projection:
@@ -2159,7 +2156,7 @@ def check_dense_layer(layer_cls: Callable[[int, int], nn.Module]) -> None:
                          f"torch.cat([x, new], dim=1), the input first")
         _fail(check, f"the first {in_c} output channels of {call} are not the input itself: a dense layer passes its "
                      f"input on unchanged (no BN or ReLU on that copy) and appends {k} new channels")
-    got, want = _count(layer), 2 * in_c + 9 * in_c * k
+    got, want = count_parameters(layer), 2 * in_c + 9 * in_c * k
     if got != want:
         diff = got - want
         if _conv_bias_count(layer) == diff:

@@ -32,7 +32,7 @@ import torch
 from resnet_course.data import ImageSet, TensorLoader, load_cifar10
 from resnet_course.models import create_model
 from resnet_course.provenance import run_metadata
-from resnet_course.train import fit
+from resnet_course.train import History, fit
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 
@@ -139,18 +139,38 @@ def run_experiment(
     runs: dict[str, Any] = {}
     start = time.perf_counter()
     for model_name in experiment.models:
-        torch.manual_seed(seed)
-        model = create_model(model_name)
-        train_loader = TensorLoader(train_set, batch_size=batch_size, device=device, seed=seed)
-        test_loader = TensorLoader(test_set, batch_size=500, shuffle=False, augment=False, device=device)
-        history = fit(model, train_loader, test_loader, epochs=epochs, lr=0.1, momentum=0.9, weight_decay=1e-4,
-                      schedule=schedule, warmup_epochs=warmup_epochs, amp=amp, channels_last=channels_last,
-                      seed=seed, device=device, progress=progress)
+        _, history = train_network(model_name, train_set, test_set, batch_size=batch_size, seed=seed, device=device,
+                                   progress=progress, epochs=epochs, lr=0.1, momentum=0.9, weight_decay=1e-4,
+                                   schedule=schedule, warmup_epochs=warmup_epochs, amp=amp,
+                                   channels_last=channels_last)
         runs[model_name] = history.to_dict()
         print(f"{model_name}: final training accuracy {history.train_acc[-1]:.2%}, "
               f"test accuracy {history.val_acc[-1]:.2%}, {history.wall_time:.0f} s", flush=True)
     meta["wall_time_s"] = round(time.perf_counter() - start, 1)
     return write_result(name, {"meta": meta, "runs": runs}, out)
+
+
+def train_network(
+    arch: str,
+    train_set: ImageSet,
+    test_set: ImageSet,
+    *,
+    batch_size: int,
+    drop_last: bool = False,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+    **fit_kwargs: Any,
+) -> tuple[torch.nn.Module, History]:
+    """One reference network: ``create_model(arch)`` seeded with ``seed``, trained by :func:`fit` on
+    tensor-resident loaders (augmented training batches, the whole test split after every epoch)."""
+    device = resolve_device(device)
+    torch.manual_seed(seed)
+    model = create_model(arch)
+    train_loader = TensorLoader(train_set, batch_size=batch_size, drop_last=drop_last, device=device, seed=seed)
+    test_loader = TensorLoader(test_set, batch_size=500, shuffle=False, augment=False, device=device)
+    history = fit(model, train_loader, test_loader, seed=seed, device=device, progress=progress, **fit_kwargs)
+    return model, history
 
 
 def resolve_device(device: torch.device | str | None = None) -> torch.device:

@@ -39,6 +39,15 @@ NAME = "landscape"
 Direction = list[Tensor]
 
 
+def filter_normalise(direction: Tensor, weight: Tensor) -> Tensor:
+    """Li et al. 2018, §4: scale every filter ``direction[j]`` to the norm of ``weight[j]``; zero for 1-D tensors."""
+    if weight.ndim <= 1:
+        return torch.zeros_like(direction)
+    direction_norms = direction.flatten(1).norm(dim=1).clamp_min(1e-12)
+    weight_norms = weight.flatten(1).norm(dim=1)
+    return direction * (weight_norms / direction_norms).view(-1, *([1] * (weight.ndim - 1)))
+
+
 def filter_normalised_direction(model: nn.Module, seed: int = 0) -> Direction:
     """A random direction in weight space with every filter scaled to the norm of the model's (Li et al. §4).
 
@@ -51,14 +60,8 @@ def filter_normalised_direction(model: nn.Module, seed: int = 0) -> Direction:
     direction = []
     for parameter in model.parameters():
         weight = parameter.detach().float().cpu()
-        if weight.ndim <= 1:
-            direction.append(torch.zeros_like(weight))
-            continue
-        noise = torch.randn(weight.shape, generator=generator)
-        filter_norms = weight.flatten(1).norm(dim=1)
-        noise_norms = noise.flatten(1).norm(dim=1).clamp_min(1e-12)
-        scale = (filter_norms / noise_norms).view(-1, *([1] * (weight.ndim - 1)))
-        direction.append(noise * scale)
+        noise = torch.randn(weight.shape, generator=generator) if weight.ndim > 1 else torch.zeros_like(weight)
+        direction.append(filter_normalise(noise, weight))
     return direction
 
 

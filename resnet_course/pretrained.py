@@ -26,11 +26,11 @@ from torch import nn
 
 from resnet_course.data import ChecksumError, ImageSet, TensorLoader, sha256_file
 from resnet_course.experiments import (RESULTS_DIR, cifar10_split, load_result, precision_name, resolve_device,
-                                       write_result)
+                                       train_network, write_result)
 from resnet_course.models import create_model
 from resnet_course.provenance import run_metadata
 from resnet_course.recipes import get_recipe
-from resnet_course.train import evaluate, fit, load_checkpoint, save_checkpoint
+from resnet_course.train import evaluate, load_checkpoint, save_checkpoint
 
 NAME = "pretrained"
 ARCHITECTURES: tuple[str, ...] = ("resnet20", "plain20")
@@ -102,12 +102,9 @@ def run_pretrained(
     checkpoints: dict[str, Any] = {}
     start = time.perf_counter()
     for arch in architectures:
-        torch.manual_seed(seed)
-        model = create_model(arch)
-        train_loader = TensorLoader(train_set, batch_size=recipe.batch_size, drop_last=recipe.drop_last,
-                                    device=device, seed=seed)
-        test_loader = TensorLoader(test_set, batch_size=500, shuffle=False, augment=False, device=device)
-        history = fit(model, train_loader, test_loader, seed=seed, device=device, progress=progress, **settings)
+        model, history = train_network(arch, train_set, test_set, batch_size=recipe.batch_size,
+                                       drop_last=recipe.drop_last, seed=seed, device=device, progress=progress,
+                                       **settings)
         model = model.to("cpu").to(memory_format=torch.contiguous_format).float()
         path = save_checkpoint(folder / checkpoint_file(arch), model, epoch=epochs, history=history)
         checkpoints[arch] = {

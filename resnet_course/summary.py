@@ -71,6 +71,11 @@ class ModelSummary:
         return self.table()
 
 
+def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
+    """How many weights ``model`` has (with ``trainable_only``: those with ``requires_grad``, what training changes)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
 def _human(macs: int) -> str:
     for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if macs >= scale:
@@ -144,7 +149,7 @@ def summary(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> M
             hook.remove()
 
     rows = [
-        SummaryRow(name, type(child).__name__, shapes[name], sum(p.numel() for p in child.parameters()),
+        SummaryRow(name, type(child).__name__, shapes[name], count_parameters(child),
                    per_module.get(name, 0))
         for name, child in model.named_children()
         if name in shapes
@@ -161,8 +166,8 @@ def summary(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> M
     return ModelSummary(
         input_size=input_size,
         rows=rows,
-        total_params=sum(p.numel() for p in model.parameters()),
-        trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        total_params=count_parameters(model),
+        trainable_params=count_parameters(model, trainable_only=True),
         total_macs=total_macs,
         notes=notes,
     )

@@ -48,6 +48,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from resnet_course.provenance import run_metadata
+from resnet_course.summary import count_parameters
 
 __all__ = [
     "COMPILE_MODES",
@@ -787,7 +788,7 @@ def _run_meta(
         device,
         arch=str(getattr(net, "arch", type(net).__name__)),
         num_classes=int(num_classes) if num_classes is not None else None,
-        parameters=sum(p.numel() for p in net.parameters()),
+        parameters=count_parameters(net),
         device_type=str(device),
         world_size=world_size,
         batch_size=int(batch_size) if isinstance(batch_size, int) else None,

@@ -35,6 +35,7 @@ from resnet_course.data import CIFAR10_MEAN, CIFAR10_STD, ChecksumError, ImageSe
 from resnet_course.experiments import load_result, precision_name, resolve_device, write_result
 from resnet_course.models import create_model
 from resnet_course.provenance import run_metadata
+from resnet_course.summary import count_parameters
 from resnet_course.train import History, confusion_matrix, fit, predict
 
 NAME = "gestures"
@@ -108,7 +109,7 @@ def gesture_model(strategy: str, arch: str = "resnet20", num_classes: int = 6,
 
 def trainable_parameters(model: nn.Module) -> int:
     """How many weights training changes."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return count_parameters(model, trainable_only=True)
 
 
 def per_class_accuracy(logits: Tensor, labels: Tensor, num_classes: int) -> list[float]:

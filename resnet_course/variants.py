@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from resnet_course.blocks import Bottleneck, PreActBasicBlock, conv3x3
 from resnet_course.models import _init_weights, _make_layer
+from resnet_course.summary import count_parameters  # noqa: F401  (the chapter imports it from here)
 
 # Numbers the papers report (CIFAR-10; parameters in millions, test error in %).
 PAPER_COUNTS: dict[str, dict[str, float]] = {
@@ -225,8 +226,3 @@ class DenseBlock(nn.Sequential):
         super().__init__(*layers)
         self.in_channels = in_channels
         self.out_channels = in_channels + num_layers * growth_rate
-
-
-def count_parameters(model: nn.Module) -> int:
-    """The number of parameters of ``model`` (all of them, trainable or not)."""
-    return sum(p.numel() for p in model.parameters())

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from resnet_course.blocks import BLOCK_TYPES, BasicBlock, Bottleneck, ZeroPadShortcut
-from resnet_course.summary import _human, count_macs
+from resnet_course.summary import _human, count_macs, count_parameters
 
 # The choices the block explorer offers (any key of ``blocks.BLOCK_TYPES`` works in describe_block).
 EXPLORER_BLOCK_TYPES: tuple[str, ...] = ("basic", "bottleneck", "preact_basic", "plain_basic")
@@ -131,7 +131,7 @@ def describe_block(block_type: str, in_planes: int, planes: int, stride: int = 1
         rows += final_relu
 
     header = ("layer", "type", "output shape", "params", "mult-adds")
-    total_params = sum(p.numel() for p in block.parameters())
+    total_params = count_parameters(block)
     footer = ("total", "", out_shape, f"{total_params:,}", _human(total_macs))
     widths = [max(len(r[i]) for r in [header, *rows, footer]) for i in range(5)]
 
