@@ -234,6 +234,13 @@ def cmd_experiment(args: argparse.Namespace) -> int:
                               batch_size=args.batch_size or 128, warmup_epochs=args.warmup_epochs, amp=amp,
                               channels_last=args.channels_last, out=args.out, progress=not args.no_progress,
                               **common)
+    elif args.name == "zoo":
+        from resnet_course.zoo import ZOO_RECIPE, run_zoo
+
+        recipe = ZOO_RECIPE.with_changes(epochs=args.epochs) if args.epochs else ZOO_RECIPE
+        paths = run_zoo(args.only, recipe=recipe, subset=args.subset, test_subset=args.test_subset,
+                        results_dir=args.results_dir, runs_dir=args.runs_dir, progress=not args.no_progress, **common)
+        path = paths[-1].parent
     elif args.name == "pretrained":
         from resnet_course.pretrained import run_pretrained
 
@@ -358,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--out", help="degradation and table6: output JSON (default: results/<name>.json)")
     experiment.add_argument("--results-dir", help="the others: folder to read the pre-trained networks from and "
                                                   "write to (default: results/)")
+    experiment.add_argument("--only", nargs="+", metavar="NAME", help="zoo: train only these networks")
+    experiment.add_argument("--runs-dir", default="runs",
+                            help="zoo: folder of the per-epoch checkpoints that let a stopped run resume (default: runs/)")
     experiment.add_argument("--no-progress", action="store_true")
     experiment.set_defaults(run=cmd_experiment)
 

@@ -63,6 +63,7 @@ EXPERIMENTS: dict[str, Experiment] = {
 
 # The experiments with modules of their own (name -> what it makes), run by the same command.
 OTHER_EXPERIMENTS: dict[str, str] = {
+    "zoo": "the reference networks every chapter reads: plain and residual CIFAR-10 nets of 20-110 layers, one recipe",
     "pretrained": "the CIFAR-10 ResNet-20 and plain-20 the book loads (results/cifar10_*.pt), 'fast' recipe",
     "gestures": "hand gestures: ResNet-20 from scratch vs fine-tuned from CIFAR-10 vs frozen features (chapter 6)",
     "lesion": "Veit et al. 2016: delete blocks of the stored ResNet-20 and plain-20 (chapter 7)",

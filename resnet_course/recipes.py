@@ -118,6 +118,24 @@ RECIPES: dict[str, Recipe] = {
         fused=None,
         tta_flip=True,
     ),
+    "zoo": Recipe(
+        name="zoo",
+        description="the course's reference networks (resnet_course.zoo): 30 epochs at batch 128, SGD with "
+                    "Nesterov momentum 0.9, lr warmed up linearly to 0.1 over 2 epochs then down linearly to 0, "
+                    "weight decay 5e-4 except BN and biases, bf16 autocast + channels-last on CPU and GPU",
+        epochs=30,
+        batch_size=128,
+        lr=0.1,
+        weight_decay=5e-4,
+        nesterov=True,
+        decay_bn_and_bias=False,
+        schedule="onecycle",
+        warmup_epochs=2.0,
+        amp="bf16",
+        channels_last=True,
+        compile=None,
+        fused=None,
+    ),
 }
 
 
