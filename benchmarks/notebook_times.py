@@ -21,9 +21,9 @@ import nbformat
 import torch
 from nbclient import NotebookClient
 
-from resnet_course.data import load_cifar10
-from resnet_course.provenance import run_metadata
-from resnet_course.teaching import NOTEBOOK_DIR, TIMES_FILE, chapter_notebooks
+from resnet_course.data.cifar10 import load_cifar10
+from resnet_course.experiments.provenance import run_metadata
+from resnet_course.lessons.teaching import NOTEBOOK_DIR, TIMES_FILE, chapter_notebooks
 
 
 def run_notebook(path: Path, *, inplace: bool, timeout: int) -> float:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from resnet_course.bench import TRICKS, WARMUP_STEPS, device_tag, format_table, throughput_comparison
-from resnet_course.provenance import git_commit, run_metadata
+from resnet_course.experiments.speed import TRICKS, WARMUP_STEPS, device_tag, format_table, throughput_comparison
+from resnet_course.experiments.provenance import git_commit, run_metadata
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import torch
 
-from resnet_course.bench import device_tag, format_time_to_accuracy, time_to_accuracy
-from resnet_course.provenance import run_metadata
-from resnet_course.recipes import get_recipe, list_recipes
-from resnet_course.train import COMPILE_MODES
+from resnet_course.experiments.speed import device_tag, format_time_to_accuracy, time_to_accuracy
+from resnet_course.experiments.provenance import run_metadata
+from resnet_course.training.recipes import get_recipe, list_recipes
+from resnet_course.training.runtime import COMPILE_MODES
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 # The issue's targets: (test accuracy, most epochs). ResNet-20's is the paper's (Table 6: 8.75% error).

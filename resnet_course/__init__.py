@@ -10,8 +10,8 @@ The package behind the book. Each module holds one concept (see ``DESIGN.md``):
 - :mod:`resnet_course.budget` -- quick vs full mode
 """
 
-from resnet_course.models import create_model, list_models
-from resnet_course.summary import summary
+from resnet_course.nn.registry import create_model, list_models
+from resnet_course.nn.summary import summary
 
 __all__ = ["create_model", "list_models", "summary"]
 __version__ = "0.1.0"

@@ -22,11 +22,18 @@ from typing import Sequence
 import torch
 
 from resnet_course.budget import Budget, current_budget
-from resnet_course.data import CIFAR10_CLASSES, DATASETS, HANDS_CLASSES, TensorLoader, load_dataset, normalisation_for
-from resnet_course.models import create_model, list_models
-from resnet_course.provenance import run_metadata
-from resnet_course.recipes import Recipe, get_recipe, list_recipes
-from resnet_course.train import SCHEDULES, distributed_info, evaluate, fit, load_checkpoint
+from resnet_course.data.cifar10 import CIFAR10_CLASSES
+from resnet_course.data.hands import HANDS_CLASSES
+from resnet_course.data.loaders import TensorLoader
+from resnet_course.data.registry import DATASETS, load_dataset, normalisation_for
+from resnet_course.experiments.provenance import run_metadata
+from resnet_course.nn.registry import create_model, list_models
+from resnet_course.training.checkpoint import load_checkpoint
+from resnet_course.training.evaluation import evaluate
+from resnet_course.training.loop import fit
+from resnet_course.training.optim import SCHEDULES
+from resnet_course.training.recipes import Recipe, get_recipe, list_recipes
+from resnet_course.training.runtime import distributed_info
 
 EVAL_BATCH_SIZE = 500
 DATASET_CLASSES = {"cifar10": CIFAR10_CLASSES, "hands": HANDS_CLASSES}
@@ -224,7 +231,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from resnet_course.experiments import EXPERIMENTS, run_experiment
+    from resnet_course.experiments.reference import EXPERIMENTS, run_experiment
 
     device = _device(args.device)
     amp = {None: None, "off": False}.get(args.amp, args.amp)
@@ -235,28 +242,28 @@ def cmd_experiment(args: argparse.Namespace) -> int:
                               channels_last=args.channels_last, out=args.out, progress=not args.no_progress,
                               **common)
     elif args.name == "zoo":
-        from resnet_course.zoo import ZOO_RECIPE, run_zoo
+        from resnet_course.experiments.zoo import ZOO_RECIPE, run_zoo
 
         recipe = ZOO_RECIPE.with_changes(epochs=args.epochs) if args.epochs else ZOO_RECIPE
         paths = run_zoo(args.only, recipe=recipe, subset=args.subset, test_subset=args.test_subset,
                         results_dir=args.results_dir, runs_dir=args.runs_dir, progress=not args.no_progress, **common)
         path = paths[-1].parent
     elif args.name == "pretrained":
-        from resnet_course.pretrained import run_pretrained
+        from resnet_course.experiments.pretrained import run_pretrained
 
         path = run_pretrained(epochs=args.epochs or 20, subset=args.subset, amp=amp, batch_size=args.batch_size, channels_last=args.channels_last,
                               results_dir=args.results_dir, progress=not args.no_progress, **common)
     elif args.name == "gestures":
-        from resnet_course.transfer import run_gestures
+        from resnet_course.experiments.gestures import run_gestures
 
         path = run_gestures(epochs=args.epochs or 30, amp=amp, results_dir=args.results_dir,
                             progress=not args.no_progress, **common)
     elif args.name == "lesion":
-        from resnet_course.lesion import run_lesion
+        from resnet_course.experiments.lesion import run_lesion
 
         path = run_lesion(test_subset=args.test_subset, results_dir=args.results_dir, **common)
     else:
-        from resnet_course.landscape import run_landscape
+        from resnet_course.experiments.landscape import run_landscape
 
         path = run_landscape(points_2d=args.points, points_1d=2 * args.points - 1, images=args.subset or 1_000,
                              amp=amp, results_dir=args.results_dir, **common)
@@ -265,7 +272,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from resnet_course.bench import format_table, throughput_comparison
+    from resnet_course.experiments.speed import format_table, throughput_comparison
 
     device = _device(args.device)
     report = throughput_comparison(args.model, steps=args.steps, batch_size=args.batch_size, device=device,
@@ -332,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_.add_argument("--json", action="store_true", help="print one JSON line")
     evaluate_.set_defaults(run=cmd_evaluate)
 
-    from resnet_course.experiments import EXPERIMENTS, OTHER_EXPERIMENTS
+    from resnet_course.experiments.reference import EXPERIMENTS, OTHER_EXPERIMENTS
 
     experiment = commands.add_parser(
         "experiment", help="run a reference experiment of the book and write results/<name>.json",

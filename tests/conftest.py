@@ -61,7 +61,7 @@ def toc_files(node: object = None) -> list[str]:
 def one_thread():
     """For tests on tiny tensors: one intra-op thread beats two spinning against each other
     (and against whatever else the machine runs). Use with ``pytestmark``."""
-    from resnet_course.analysis import single_thread
+    from resnet_course.lessons.analysis.gradients import single_thread
 
     with single_thread():
         yield

@@ -17,7 +17,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from resnet_course.train import distributed_info, fit
+from resnet_course.training.runtime import distributed_info
+from resnet_course.training.loop import fit
 
 
 class TinyNet(nn.Module):

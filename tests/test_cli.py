@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from resnet_course.bench import throughput_comparison
+from resnet_course.experiments.speed import throughput_comparison
 from resnet_course.cli import main
-from resnet_course.train import load_checkpoint
+from resnet_course.training.checkpoint import load_checkpoint
 
 METADATA_KEYS = {"model", "data", "data_variant", "epochs", "batch_size", "schedule", "device", "torch",
                  "wall_time_s", "commit", "date", "train_images", "test_images", "best_test_accuracy"}

@@ -1,0 +1,285 @@
+"""Chapter 6 (transfer learning on hand gestures): self-checks.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from resnet_course.exercises.ch05 import close_enough
+from resnet_course.exercises.checking import (
+    call_checked,
+    fail,
+    name_of,
+    passed,
+    randomise_bn,
+    seeded,
+    shape_text,
+    small_and_fast,
+)
+from resnet_course.nn.registry import create_model
+from resnet_course.nn.summary import count_parameters
+
+__all__ = ["check_finetune_param_groups", "check_frozen_body", "check_new_head", "reference_finetune_param_groups"]
+
+
+# ======================================================================================
+# Chapter 6: transfer learning on hand gestures
+# ======================================================================================
+
+
+def _trained_cifar_network(seed: int = 0) -> nn.Module:
+    """A CIFAR ResNet-20 with random weights and non-trivial BatchNorm statistics (stands in for a trained one)."""
+    with seeded(seed):
+        model = create_model("resnet20")
+    randomise_bn(model, seed + 1)
+    return model.eval()
+
+
+def _matches(name: str, names: Sequence[str]) -> str | None:
+    """The entry of ``names`` that ``name`` is, possibly under a prefix (``body.conv1.weight`` is ``conv1.weight``).
+
+    The longest match wins: ``body.layer1.0.bn1.weight`` is ``layer1.0.bn1.weight``, not ``bn1.weight``.
+    """
+    found = [c for c in names if name == c or name.endswith("." + c)]
+    return max(found, key=len) if found else None
+
+
+def _out_features_hint(model: nn.Module, k: int, got: int) -> str:
+    fc = getattr(model, "fc", None)
+    if isinstance(fc, nn.Linear) and fc.out_features == k and fc.weight.shape[0] != k:
+        return ("changing fc.out_features only edits a number: the weight keeps its "
+                f"{fc.weight.shape[0]} rows. Assign a new layer: model.fc = nn.Linear(model.fc.in_features, {k})")
+    if got == 10:
+        return "that is still the CIFAR-10 classifier: replace model.fc by a new nn.Linear with k outputs"
+    return f"the new classifier needs {k} outputs, one per class"
+
+
+# --------------------------------------------------------------------------- a new head
+
+
+@small_and_fast
+def check_new_head(replace_head: Callable[[nn.Module, int], nn.Module]) -> None:
+    """Check ``replace_head(model, k)``: the trained body unchanged under a new ``k``-way classifier.
+
+    The network given is a CIFAR ResNet-20 (``model.fc`` reads 64 features); the one
+    returned must output ``k`` logits, keep every weight and BatchNorm statistic of the
+    body, and have exactly ``64 k + k`` classifier parameters, all trainable.
+    """
+    check = "check_new_head"
+    if not callable(replace_head):
+        fail(check, f"pass your function itself, e.g. check_new_head(replace_head), not {type(replace_head).__name__}")
+    for k in (6, 3):
+        original = _trained_cifar_network(seed=k)
+        body = {name: t.clone() for name, t in original.state_dict().items() if not name.startswith("fc.")}
+        body_params = sum(p.numel() for name, p in original.named_parameters() if not name.startswith("fc."))
+        what = f"replace_head(resnet20, {k})"
+        model = call_checked(check, what, replace_head, original, k)
+        if not isinstance(model, nn.Module):
+            fail(check, f"{what} returned {type(model).__name__}; return the network (an nn.Module)")
+        with seeded(7):
+            x = torch.randn(2, 3, 32, 32)
+        out = call_checked(check, f"the network {what} returned, on a 2×3×32×32 batch", model.eval(), x)
+        if not isinstance(out, Tensor) or out.shape != (2, k):
+            got = out.shape[-1] if isinstance(out, Tensor) and out.ndim == 2 else -1
+            shape = shape_text(out) if isinstance(out, Tensor) else type(out).__name__
+            fail(check, f"{what}: the output is {shape}, expected 2×{k} — {_out_features_hint(model, k, got)}.")
+        expected, got = body_params + 64 * k + k, count_parameters(model)
+        if got != expected:
+            if got > expected:
+                hint = (f"{got - expected:,} too many: did you put a new layer after the old 10-way classifier instead "
+                        "of replacing it? The old head must go: model.fc = nn.Linear(64, k)")
+            else:
+                hint = f"{expected - got:,} too few: the classifier is a 64 → {k} linear layer with a bias"
+            fail(check, f"{what} has {got:,} parameters, expected {expected:,} (the body's {body_params:,} and "
+                         f"64·{k} + {k} in the new classifier) — {hint}.")
+        state = model.state_dict()
+        where = {_matches(key, list(body)): key for key in state}
+        for name, tensor in body.items():
+            if name not in where:
+                fail(check, f"{what}: the body's {name} is gone; keep the network you were given and change only "
+                             "its classifier")
+            if not torch.equal(state[where[name]], tensor):
+                fail(check, f"{what}: the body's {name} differs from the trained network's. The body must keep its "
+                             "trained weights and BatchNorm statistics (did you build a new network with "
+                             "create_model instead of changing the one you were given?).")
+        frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
+        if frozen:
+            fail(check, f"{what}: {len(frozen)} parameter(s) do not require gradients, e.g. {frozen[0]}; for "
+                         "fine-tuning every weight stays trainable")
+    passed(check, "the trained body is kept, weights and BatchNorm statistics, under a new k-way classifier "
+            "of 64·k + k trainable parameters.")
+
+
+# --------------------------------------------------------------------------- a frozen body
+
+
+@small_and_fast
+def check_frozen_body(freeze_body: Callable[[nn.Module, int], nn.Module]) -> None:
+    """Check ``freeze_body(model, k)``: feature extraction, a frozen body under a new trainable head.
+
+    The network given is a CIFAR ResNet-20 with trained-looking BatchNorm statistics. The
+    returned network is put in training mode (as :func:`resnet_course.train.fit` does every
+    epoch) and trained for one step; the check then asks that only a new 64 → ``k`` head
+    requires and gets gradients, that the body's weights and BatchNorm running statistics
+    are unchanged, and that the body computes the given network's features.
+    """
+    check = "check_frozen_body"
+    if not callable(freeze_body):
+        fail(check, f"pass your function itself, e.g. check_frozen_body(freeze_body), not {type(freeze_body).__name__}")
+    k = 6
+    original = _trained_cifar_network(seed=3)
+    reference = copy.deepcopy(original).eval()
+    body_names = [name for name, _ in original.named_parameters() if not name.startswith("fc.")]
+    body_ids = {id(p) for name, p in original.named_parameters() if not name.startswith("fc.")}
+    what = f"freeze_body(resnet20, {k})"
+    model = call_checked(check, what, freeze_body, original, k)
+    if not isinstance(model, nn.Module):
+        fail(check, f"{what} returned {type(model).__name__}; return the network (an nn.Module)")
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+
+    def in_body(name: str, p: Tensor) -> bool:
+        return id(p) in body_ids or _matches(name, body_names) is not None
+
+    # 1. only the head is trainable
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    leaks = [name for name, p in trainable if in_body(name, p)]
+    if leaks:
+        fail(check, f"{len(leaks)} of the body's parameter tensors still require gradients (e.g. {', '.join(leaks[:3])}): "
+                     "call requires_grad_(False) on every parameter of the body")
+    if not trainable:
+        fail(check, "no parameter requires a gradient: the new head must stay trainable (create it after freezing "
+                     "the body, or leave its requires_grad alone)")
+    n_trainable = sum(p.numel() for _, p in trainable)
+    if n_trainable != 64 * k + k:
+        fail(check, f"{n_trainable:,} trainable parameters ({', '.join(n for n, _ in trainable[:4])}), expected "
+                     f"{64 * k + k} — one new 64 → {k} linear layer with a bias; the old 10-way classifier must not be "
+                     "trained (drop it, or leave it frozen and unused)")
+
+    # 2. a training step as fit does it: train mode, forward, backward, SGD on the trainable parameters
+    model.train()
+    with seeded(11):
+        x, y = torch.randn(16, 3, 32, 32), torch.randint(0, k, (16,))
+    out = call_checked(check, f"the network {what} returned, in training mode on a 16×3×32×32 batch", model, x)
+    if not isinstance(out, Tensor) or out.shape != (16, k):
+        got = out.shape[-1] if isinstance(out, Tensor) and out.ndim == 2 else -1
+        shape = shape_text(out) if isinstance(out, Tensor) else type(out).__name__
+        fail(check, f"the output is {shape}, expected 16×{k} — {_out_features_hint(model, k, got)}.")
+    changed = [name for name, b in model.named_buffers()
+               if name in buffers and not name.endswith("num_batches_tracked") and not torch.equal(b, buffers[name])]
+    if changed:
+        training_bn = [name for name, m in model.named_modules()
+                       if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+        fail(check, f"after model.train() and one forward pass the body's BatchNorm statistics changed "
+                     f"({changed[0]}, {len(changed)} buffers in all; {len(training_bn)} BatchNorm layers are in "
+                     "training mode). Frozen weights are not enough: a BatchNorm in training mode normalises with "
+                     "the batch's statistics and re-estimates its running mean and variance on the new data, so the "
+                     "features drift away from the trained network's. fit() calls model.train() every epoch, so "
+                     "setting body.eval() once does not last: override train() in your module to put the body "
+                     "back in eval mode (super().train(mode); self.body.eval(); return self).")
+    if not out.requires_grad:
+        fail(check, "the output does not depend on any trainable parameter: is the new head used in forward()?")
+    loss = F.cross_entropy(out, y)
+    call_checked(check, "backward() through your network", loss.backward)
+    with_grad = [name for name, p in model.named_parameters()
+                 if in_body(name, p) and p.grad is not None and p.grad.abs().sum() > 0]
+    if with_grad:
+        fail(check, f"the body's {with_grad[0]} received a gradient; the body must be frozen")
+    if all(p.grad is None or not p.grad.abs().sum() > 0 for _, p in trainable):
+        fail(check, "the head received no gradient: is it used in forward()?")
+
+    # 3. the body computes the given network's features: compare with the head applied to them
+    heads = [m for m in model.modules() if isinstance(m, nn.Linear) and m.weight.requires_grad]
+    if len(heads) == 1:
+        model.eval()
+        with torch.no_grad():
+            mine = model(x)
+            expected = heads[0](reference.features(x))
+        if not torch.allclose(mine, expected, atol=1e-5, rtol=1e-4):
+            fail(check, "in eval mode your network's output is not the new head applied to the given network's "
+                         "features (largest difference "
+                         f"{(mine - expected).abs().max().item():.2g}): keep the given network's body and weights, up "
+                         "to its global average pooling, and put only the new head after it")
+    passed(check, f"only the new {k}-way head ({64 * k + k} parameters) is trained; in training mode the body gets no "
+            "gradient and its BatchNorm statistics stay those of the trained network.")
+
+
+# --------------------------------------------------------------------------- two learning rates
+
+
+def reference_finetune_param_groups(model: nn.Module, head_lr: float, body_lr: float) -> list[dict[str, Any]]:
+    """Optimizer parameter groups: ``model.fc`` at ``head_lr``, every other trainable parameter at ``body_lr``.
+
+    The reference solution of ``ex-ch6-two-lrs`` ("discriminative" learning rates: the new
+    head starts from random numbers and may move fast, the pre-trained body should move
+    little). Pass the groups to ``torch.optim.SGD(groups, momentum=0.9)``.
+    """
+    head = [p for p in model.fc.parameters() if p.requires_grad]
+    head_ids = {id(p) for p in head}
+    body = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
+    return [{"params": body, "lr": body_lr}, {"params": head, "lr": head_lr}]
+
+
+@small_and_fast
+def check_finetune_param_groups(fn: Callable[[nn.Module, float, float], Any]) -> None:
+    """Check ``fn(model, head_lr, body_lr)``: optimizer groups, the classifier ``model.fc`` at ``head_lr``, the rest at ``body_lr``.
+
+    Every trainable parameter must be in exactly one group, and ``torch.optim.SGD`` must
+    accept the groups; frozen parameters may be left out.
+    """
+    check = "check_finetune_param_groups"
+    if not callable(fn):
+        fail(check, f"pass your function itself, e.g. check_finetune_param_groups(param_groups), not "
+                     f"{type(fn).__name__}")
+    head_lr, body_lr = 0.1, 0.01
+    model = create_model("resnet20", num_classes=6)
+    what = f"{name_of(fn)}(model, head_lr={head_lr}, body_lr={body_lr})"
+    groups = call_checked(check, what, fn, model, head_lr, body_lr)
+    if isinstance(groups, dict):
+        groups = [groups]
+    try:
+        groups = list(groups)
+    except TypeError:
+        fail(check, f"{what} returned {type(groups).__name__}; return a list of dicts "
+                     "[{'params': [...], 'lr': ...}, ...]")
+    if not groups or not all(isinstance(g, dict) and "params" in g for g in groups):
+        fail(check, f"{what} must return a list of dicts, each with a 'params' list and an 'lr'")
+    missing_lr = [i for i, g in enumerate(groups) if "lr" not in g]
+    if missing_lr:
+        fail(check, f"group {missing_lr[0]} has no 'lr': without one it takes the optimizer's default, the same for "
+                     "every group; give each group its own learning rate")
+    names = {id(p): name for name, p in model.named_parameters()}
+    lr_of: dict[str, list[float]] = {}
+    for g in groups:
+        params = [g["params"]] if isinstance(g["params"], Tensor) else list(g["params"])
+        for p in params:
+            if id(p) not in names:
+                fail(check, f"a group holds a tensor of shape {shape_text(p)} that is not a parameter of the model")
+            lr_of.setdefault(names[id(p)], []).append(float(g["lr"]))
+    twice = [name for name, lrs in lr_of.items() if len(lrs) > 1]
+    if twice:
+        fail(check, f"{len(twice)} parameter(s) are in more than one group (e.g. {twice[0]}); SGD refuses that. "
+                     "Put the classifier's parameters in one group and all the others in the other")
+    left_out = [name for name, p in model.named_parameters() if p.requires_grad and name not in lr_of]
+    if left_out:
+        fail(check, f"{len(left_out)} trainable parameter(s) are in no group (e.g. {left_out[0]}): the optimizer would "
+                     "never update them")
+    for name, (lr,) in lr_of.items():
+        expected = head_lr if name.startswith("fc.") else body_lr
+        if not close_enough(lr, expected):
+            part = "the new classifier" if name.startswith("fc.") else "the pre-trained body"
+            if close_enough(lr, head_lr if expected == body_lr else body_lr):
+                hint = "the two learning rates are swapped"
+            else:
+                hint = f"{part} takes {'head_lr' if expected == head_lr else 'body_lr'}"
+            fail(check, f"{name} ({part}) has lr {lr:g}, expected {expected:g} — {hint}.")
+    try:
+        torch.optim.SGD(groups, lr=1.0, momentum=0.9)
+    except (TypeError, ValueError) as error:
+        fail(check, f"torch.optim.SGD does not accept the groups: {error}")
+    passed(check, f"{len(lr_of)} parameter tensors in {len(groups)} groups: the classifier at head_lr, the body at "
+            "body_lr, each exactly once.")

@@ -1,0 +1,166 @@
+"""The zoo: the course's reference CIFAR-10 networks, plain and residual, trained with one recipe.
+
+He et al. 2015 §4.2 and Fig. 6 compare plain nets and ResNets of 20, 32, 44, 56 and 110
+layers trained the same way. The zoo trains that family on all 50,000 training images and
+tests every epoch on all 10,000 test images, every network with the same recipe
+(:data:`ZOO_RECIPE`), so that every chapter reads one set of networks: the degradation
+figure (chapter 1), Table 6 (chapter 5), the transfer source (chapter 6), the lesion study
+and the loss landscapes (chapter 7).
+
+    resnet-course experiment zoo                      # every network, in ZOO order
+    resnet-course experiment zoo --only resnet20 plain20
+
+Each network is one unit of work. It checkpoints after every epoch into
+``runs/zoo/<name>/`` (ignored by git), so a stopped run continues exactly with the same
+command; when it finishes, ``results/zoo/<name>.json`` (history, final numbers, metadata)
+and, for the networks the chapters load, ``results/zoo/<name>.pt`` (float32 weights) are
+written at once, and later calls skip it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from resnet_course.data.imageset import ImageSet
+from resnet_course.data.loaders import TensorLoader
+from resnet_course.data.safety import sha256_file
+from resnet_course.experiments.provenance import run_metadata
+from resnet_course.experiments.reference import cifar10_split
+from resnet_course.experiments.results import RESULTS_DIR, write_result
+from resnet_course.nn.registry import create_model
+from resnet_course.training.evaluation import evaluate
+from resnet_course.training.loop import fit
+from resnet_course.training.recipes import Recipe, get_recipe
+from resnet_course.training.runtime import precision_name, resolve_device
+
+__all__ = [
+    "EVAL_BATCH", "final_scores", "run_zoo", "train_zoo_network", "WEIGHTS_STORED", "ZOO", "zoo_path", "ZOO_RECIPE",
+    "ZooSettingsError"
+]
+
+
+# Training order: the four networks of Fig. 1/Fig. 6's headline first, then the rest of Fig. 6 and Table 6.
+ZOO: tuple[str, ...] = (
+    "resnet20", "plain20", "resnet56", "plain56",
+    "resnet32", "resnet44", "resnet110", "plain32", "plain44",
+)
+# The networks whose weights the chapters load (lesion, landscape, transfer, inspection).
+WEIGHTS_STORED: frozenset[str] = frozenset({"resnet20", "plain20", "resnet56", "plain56"})
+
+ZOO_RECIPE: Recipe = get_recipe("zoo")
+EVAL_BATCH = 500
+
+
+class ZooSettingsError(ValueError):
+    """A finished result or an epoch checkpoint was made with other settings than this call's."""
+
+
+def zoo_path(name: str, results_dir: str | Path | None = None, suffix: str = ".json") -> Path:
+    """Where network ``name``'s result (``.json``) or weights (``.pt``) live."""
+    return Path(results_dir or RESULTS_DIR) / "zoo" / f"{name}{suffix}"
+
+
+def _settings(recipe: Recipe, train_images: int, test_images: int, seed: int) -> dict[str, Any]:
+    """What makes two zoo runs the same run: the recipe, the data sizes and the seed."""
+    return {"recipe": asdict(recipe), "train_images": train_images, "test_images": test_images, "seed": seed}
+
+
+def _same_settings(found: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    return json.loads(json.dumps(found)) == json.loads(json.dumps(wanted))
+
+
+def final_scores(model: nn.Module, train_set: ImageSet, test_set: ImageSet, device: torch.device,
+                 amp: str | bool | None) -> dict[str, float]:
+    """The end-of-training numbers: test loss/error (single view and with flip TTA) and the
+    error on the un-augmented training images in eval mode (what Fig. 6's thin curves plot)."""
+    test = TensorLoader(test_set, batch_size=EVAL_BATCH, shuffle=False, augment=False, device=device)
+    train = TensorLoader(train_set, batch_size=EVAL_BATCH, shuffle=False, augment=False, device=device)
+    single = evaluate(model, test, device=device, amp=amp)
+    flipped = evaluate(model, test, device=device, amp=amp, tta_flip=True)
+    train_eval = evaluate(model, train, device=device, amp=amp)
+    return {
+        "test_loss": single["loss"], "test_error": 1 - single["accuracy"],
+        "test_error_flip_tta": 1 - flipped["accuracy"],
+        "train_loss_eval": train_eval["loss"], "train_error_eval": 1 - train_eval["accuracy"],
+    }
+
+
+def _float32_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().float().contiguous().cpu() if v.is_floating_point() else v.detach().contiguous().cpu()
+            for k, v in model.state_dict().items()}
+
+
+def train_zoo_network(
+    name: str, train_set: ImageSet, test_set: ImageSet, *, recipe: Recipe = ZOO_RECIPE, seed: int = 0,
+    device: torch.device | str | None = None, results_dir: str | Path | None = None,
+    runs_dir: str | Path = "runs", progress: bool = True,
+) -> Path:
+    """Train (or resume, or skip) zoo network ``name``; return its result file's path."""
+    device = resolve_device(device)
+    out = zoo_path(name, results_dir)
+    settings = _settings(recipe, len(train_set), len(test_set), seed)
+    if out.is_file():
+        found = json.loads(out.read_text())
+        if _same_settings(found.get("settings", {}), settings):
+            print(f"{name}: finished already ({out}); skipped", flush=True)
+            return out
+        raise ZooSettingsError(f"{out} was made with other settings than this call's; move it away (or pass "
+                               "another --results-dir) to train it again")
+    checkpoint_dir = Path(runs_dir) / "zoo" / name
+    torch.manual_seed(seed)
+    model = create_model(name)
+    train_loader = TensorLoader(train_set, batch_size=recipe.batch_size, drop_last=recipe.drop_last, device=device,
+                                seed=seed)
+    test_loader = TensorLoader(test_set, batch_size=EVAL_BATCH, shuffle=False, augment=False, device=device)
+    history = fit(model, train_loader, test_loader, seed=seed, device=device, progress=progress,
+                  checkpoint_dir=checkpoint_dir, resume=any((checkpoint_dir / f).is_file() for f in ("last.pt", "interrupted.pt")),
+                  meta={"zoo_settings": settings}, **recipe.fit_kwargs())
+    if not _same_settings(history.meta.get("zoo_settings", {}), settings):
+        raise ZooSettingsError(f"{checkpoint_dir} holds a run with other settings; delete it to start {name} again")
+    evaluated = time.perf_counter()
+    scores = final_scores(model, train_set, test_set, device, recipe.amp)
+    meta = run_metadata(device, experiment="zoo", network=name, data_variant=train_set.variant,
+                        train_images=len(train_set), test_images=len(test_set), epochs=recipe.epochs,
+                        recipe=recipe.name, precision=precision_name(recipe.amp, device), seed=seed,
+                        parameters=history.meta.get("parameters"),
+                        wall_time_s=round(history.wall_time, 1),
+                        final_eval_s=round(time.perf_counter() - evaluated, 1))
+    meta["date_started"] = history.meta.get("date")
+    meta["commit_started"] = history.meta.get("commit")
+    result: dict[str, Any] = {"meta": meta, "settings": settings, "final": scores,
+                              "history": {k: v for k, v in history.to_dict().items() if k != "meta"}}
+    if name in WEIGHTS_STORED:
+        weights = zoo_path(name, results_dir, ".pt")
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        temporary = weights.with_suffix(".pt.tmp")
+        torch.save(_float32_state(model), temporary)
+        temporary.replace(weights)
+        result["weights"] = {"file": weights.name, "sha256": sha256_file(weights)}
+    path = write_result(f"zoo/{name}", result, out)
+    print(f"{name}: test error {scores['test_error']:.2%} ({scores['test_error_flip_tta']:.2%} with flip TTA), "
+          f"training error {scores['train_error_eval']:.2%}, {history.wall_time / 60:.1f} min -> {path}", flush=True)
+    return path
+
+
+def run_zoo(
+    only: Sequence[str] | None = None, *, recipe: Recipe = ZOO_RECIPE, subset: int | None = None,
+    test_subset: int | None = None, seed: int = 0, device: torch.device | str | None = None,
+    data_root: str | Path | None = None, results_dir: str | Path | None = None, runs_dir: str | Path = "runs",
+    progress: bool = True,
+) -> list[Path]:
+    """Train the zoo's networks (all, or ``only`` these) one after the other; return their result files."""
+    names = list(only) if only else list(ZOO)
+    unknown = [n for n in names if n not in ZOO]
+    if unknown:
+        raise ValueError(f"not in the zoo: {', '.join(unknown)}; the zoo has {', '.join(ZOO)}")
+    train_set = cifar10_split("train", subset, seed=seed, data_root=data_root)
+    test_set = cifar10_split("test", test_subset, seed=seed, data_root=data_root)
+    return [train_zoo_network(n, train_set, test_set, recipe=recipe, seed=seed, device=device,
+                              results_dir=results_dir, runs_dir=runs_dir, progress=progress) for n in names]

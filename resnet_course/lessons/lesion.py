@@ -1,0 +1,187 @@
+"""Lesion study (Veit et al. 2016) and path counts (chapter 7).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from resnet_course.data.loaders import TensorLoader
+from resnet_course.lessons.analysis.gradients import preserved_state, residual_blocks
+from resnet_course.training.evaluation import evaluate
+
+__all__ = [
+    "blocks_deleted", "branch_gains", "central_lengths", "deletable_blocks", "lesion_study", "path_counts",
+    "path_length_distribution"
+]
+
+
+
+def deletable_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The blocks of ``model`` that map a tensor to one of the same shape (stride 1, no shortcut projection)."""
+    found = []
+    for name, block in residual_blocks(model):
+        convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+        same_channels = convs[0].in_channels == convs[-1].out_channels
+        if getattr(block, "stride", 1) == 1 and getattr(block, "downsample", None) is None and same_channels:
+            found.append((name, block))
+    return found
+
+
+@contextlib.contextmanager
+def blocks_deleted(model: nn.Module, names: Sequence[str]) -> Iterator[nn.Module]:
+    """Inside the block, the named blocks of ``model`` are replaced by ``nn.Identity``; restored afterwards."""
+    allowed = {name for name, _ in deletable_blocks(model)}
+    refused = [name for name in names if name not in allowed]
+    if refused:
+        raise ValueError(f"cannot delete {', '.join(refused)}: only blocks that keep the shape can go "
+                         f"({', '.join(sorted(allowed)) or 'none in this network'})")
+    saved = []
+    try:
+        for name in names:
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            saved.append((parent, child, getattr(parent, child)))
+            setattr(parent, child, nn.Identity())
+        yield model
+    finally:
+        for parent, child, block in reversed(saved):
+            setattr(parent, child, block)
+
+
+def lesion_study(
+    model: nn.Module,
+    data: TensorLoader,
+    *,
+    samples: int = 3,
+    seed: int = 0,
+    amp: str | bool | None = False,
+) -> dict[str, Any]:
+    """Test accuracy of ``model`` intact, with each deletable block deleted, and with k random ones deleted.
+
+    Returns ``{"baseline": acc, "blocks": [names], "single": {name: acc}, "multiple": {k: [acc, ...]}}``
+    where ``multiple[k]`` holds ``samples`` accuracies, each with a different random set
+    of k blocks deleted (Veit et al. 2016, Fig. 5), for k = 2 … all deletable blocks.
+    """
+    model.eval()
+
+    def accuracy() -> float:
+        return evaluate(model, data, amp=amp)["accuracy"]
+
+    names = [name for name, _ in deletable_blocks(model)]
+    result: dict[str, Any] = {"baseline": accuracy(), "blocks": names, "single": {}, "multiple": {}}
+    for name in names:
+        with blocks_deleted(model, [name]):
+            result["single"][name] = accuracy()
+    chooser = random.Random(seed)
+    for k in range(2, len(names) + 1):
+        draws = samples if k < len(names) else 1  # deleting all of them can be done one way only
+        accuracies = []
+        for _ in range(draws):
+            with blocks_deleted(model, chooser.sample(names, k)):
+                accuracies.append(accuracy())
+        result["multiple"][str(k)] = accuracies
+    return result
+
+
+# --------------------------------------------------------------------------- the unraveled view (chapter 7)
+
+
+def path_counts(num_blocks: int) -> list[int]:
+    """How many paths of the unraveled network pass through exactly ``k`` residual branches, for k = 0 … n.
+
+    Veit et al. 2016, §3, Eq. (5)-(6): expanding ``y_i = y_{i-1} + f_i(y_{i-1})`` block by
+    block turns a network of ``n`` residual blocks into a sum over ``2^n`` paths, one per
+    subset of blocks whose branch the path goes through; a path of length ``k`` picks ``k``
+    of the ``n`` branches, so there are ``C(n, k)`` of them (Fig. 6(a), the binomial
+    distribution). Exact integers: ``sum(path_counts(n)) == 2**n``.
+    """
+    if num_blocks < 0:
+        raise ValueError(f"a network has a non-negative number of blocks, not {num_blocks}")
+    return [math.comb(num_blocks, k) for k in range(num_blocks + 1)]
+
+
+def path_length_distribution(num_blocks: int, branch_gain: float = 1.0) -> list[float]:
+    """Share of the paths (``branch_gain=1``) or of a gradient model's magnitude, per path length k = 0 … n.
+
+    With ``branch_gain = g``, a path of length ``k`` is weighted by ``g^k``: the crude model
+    "every residual branch a gradient passes through multiplies its size by g" behind Veit et
+    al.'s Fig. 6(b), where the gradient reaching the input through a path shrinks roughly
+    exponentially with the path's length. The weights ``C(n, k)·g^k`` normalised are the
+    binomial distribution with ``p = g / (1 + g)``: for ``g < 1`` the mass moves to short paths.
+    """
+    if branch_gain < 0:
+        raise ValueError(f"branch_gain must be non-negative, got {branch_gain}")
+    p = branch_gain / (1.0 + branch_gain)
+    return [math.comb(num_blocks, k) * p**k * (1 - p) ** (num_blocks - k) for k in range(num_blocks + 1)]
+
+
+def central_lengths(distribution: Sequence[float], share: float = 0.95) -> tuple[int, int]:
+    """The shortest range of path lengths ``(lo, hi)`` that holds at least ``share`` of ``distribution``.
+
+    For a binomial distribution this is the range around its mode; Veit et al. call the
+    lengths that carry most of the gradient the *effective paths* (ResNet-110: 5-17 blocks, §5).
+    """
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share}")
+    total = float(sum(distribution))
+    best: tuple[int, float, int, int] | None = None  # (width, -mass, lo, hi): shortest first, then heaviest
+    for lo in range(len(distribution)):
+        mass = 0.0
+        for hi in range(lo, len(distribution)):
+            mass += distribution[hi]
+            if mass >= share * total * (1 - 1e-12):
+                candidate = (hi - lo, -mass, lo, hi)
+                best = candidate if best is None or candidate < best else best
+                break
+    if best is None:
+        raise ValueError("the distribution is empty or has no positive mass")
+    return best[2], best[3]
+
+
+def branch_gains(model: nn.Module, images: Tensor, labels: Tensor) -> list[tuple[str, float]]:
+    """For every residual block: how much its branch scales the loss gradient, relative to its shortcut.
+
+    One forward and backward pass of the cross-entropy loss in evaluation mode. At each
+    block ``y = ReLU(F(x) + s(x))`` the gradient ``g`` arriving at ``y`` is passed back
+    through the ReLU, then once through the residual branch only (``J_F^T g'``) and once
+    through the shortcut only (``J_s^T g'``); the gain is the ratio of their norms. A gain
+    below one means a path gets weaker each time it goes through a branch rather than
+    around it — the effect that makes short paths carry most of the gradient (Veit et al.
+    2016, §5, Fig. 6(b)). Blocks without a shortcut (plain twins) are skipped.
+    """
+    blocks = [(name, block) for name, block in residual_blocks(model)
+              if getattr(block, "has_shortcut", False) and hasattr(block, "residual")]
+    inputs: dict[str, Tensor] = {}
+    outputs: dict[str, Tensor] = {}
+
+    def recorder(name: str) -> Any:
+        def hook(_module: nn.Module, args: tuple[Tensor, ...], output: Tensor) -> None:
+            inputs[name] = args[0].detach()
+            output.retain_grad()
+            outputs[name] = output
+        return hook
+
+    gains = []
+    with preserved_state(model), torch.enable_grad():  # mode, BN statistics and .grad given back afterwards
+        model.eval()
+        handles = [block.register_forward_hook(recorder(name)) for name, block in blocks]
+        try:
+            nn.functional.cross_entropy(model(images), labels).backward()
+        finally:
+            for handle in handles:
+                handle.remove()
+        for name, block in blocks:
+            grad = outputs[name].grad * (outputs[name] > 0)  # back through the ReLU after the addition
+            x = inputs[name].clone().requires_grad_(True)
+            (through_branch,) = torch.autograd.grad(block.residual(x), x, grad)
+            x = inputs[name].clone().requires_grad_(True)
+            shortcut = x if block.downsample is None else block.downsample(x)
+            (through_shortcut,) = torch.autograd.grad(shortcut, x, grad)
+            gains.append((name, (through_branch.norm() / through_shortcut.norm().clamp_min(1e-30)).item()))
+    return gains

@@ -1,0 +1,45 @@
+"""Matplotlib figures of the book. Every function draws one figure and returns it.
+
+The notebooks call ``plt.show()`` after each; the widgets render the same figures to PNG.
+Chapter 2 (residual learning) uses all of those below; data come from
+:mod:`resnet_course.analysis`.
+"""
+
+from resnet_course.lessons.plots.foundations import (  # noqa: F401
+    error_curves,
+    IDENTITY_LABELS,
+    KIND_COLORS,
+    KIND_LABELS,
+    plot_error_curves,
+    plot_gradient_norms,
+    plot_gradient_profile,
+    plot_identity_curves,
+    plot_nested_function_classes,
+    plot_reference_degradation,
+    plot_shattering,
+    show_samples,
+)
+from resnet_course.lessons.plots.training import (  # noqa: F401
+    confident_mistakes,
+    plot_augmentation,
+    plot_confident_mistakes,
+    plot_confusion_matrix,
+    plot_hand_crops,
+    plot_lr_schedules,
+    plot_per_class_accuracy,
+    plot_time_to_accuracy,
+    plot_transfer_curves,
+    STRATEGY_COLORS,
+    STRATEGY_LABELS,
+)
+from resnet_course.lessons.plots.understanding import (  # noqa: F401
+    lesion_curve,
+    NETWORK_COLORS,
+    plot_landscape_1d,
+    plot_landscape_2d,
+    plot_lesion,
+    plot_lesion_multiple,
+    plot_path_lengths,
+)
+
+__all__ = ["confident_mistakes", "error_curves", "IDENTITY_LABELS", "KIND_COLORS", "KIND_LABELS", "lesion_curve", "NETWORK_COLORS", "plot_augmentation", "plot_confident_mistakes", "plot_confusion_matrix", "plot_error_curves", "plot_gradient_norms", "plot_gradient_profile", "plot_hand_crops", "plot_identity_curves", "plot_landscape_1d", "plot_landscape_2d", "plot_lesion", "plot_lesion_multiple", "plot_lr_schedules", "plot_nested_function_classes", "plot_path_lengths", "plot_per_class_accuracy", "plot_reference_degradation", "plot_shattering", "plot_time_to_accuracy", "plot_transfer_curves", "show_samples", "STRATEGY_COLORS", "STRATEGY_LABELS"]

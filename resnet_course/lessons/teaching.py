@@ -1,0 +1,140 @@
+"""The teaching guide's tables, read from the chapters themselves and from ``results/``.
+
+An instructor planning a class needs two things per chapter: how long it takes to run and
+which exercises it has, how hard, and which ones a self-check grades. Both are derived
+here — the exercises by parsing the committed notebooks' ``{exercise}`` directives, the
+times from ``results/notebook_times_cpu.json`` (written by ``benchmarks/notebook_times.py``)
+— so the guide can never disagree with the book.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = [
+    "chapter_notebooks", "chapter_title", "Exercise", "exercise_table", "exercises", "load_times", "markdown_table",
+    "NOTEBOOK_DIR", "REPO_ROOT", "TIMES_FILE", "timing_table"
+]
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+TIMES_FILE = REPO_ROOT / "results" / "notebook_times_cpu.json"
+
+_DIRECTIVE = re.compile(r"^(`{3,}|:{3,})\{exercise\}[ \t]*(.*)$")
+_STARS = re.compile(r"(★+)")
+_CHECK = re.compile(r"\b(check_\w+)\s*\(")
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One ``{exercise}`` of a chapter."""
+
+    chapter: int
+    label: str
+    title: str
+    difficulty: int  # number of stars: 1 easy, 2 medium, 3 hard
+    self_check: str | None  # the resnet_course.exercises function that grades it, if any
+
+
+def _cells(path: Path) -> list[dict[str, Any]]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _source(cell: dict[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def chapter_notebooks(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The chapters in reading order (``NN_slug.ipynb``)."""
+    return sorted(p for p in notebook_dir.glob("[0-9][0-9]_*.ipynb"))
+
+
+def chapter_title(path: Path) -> str:
+    """The notebook's H1 title, e.g. ``"1. The degradation problem"``."""
+    for cell in _cells(path):
+        if cell["cell_type"] == "markdown":
+            for line in _source(cell).splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    raise ValueError(f"{path.name} has no '# N. Title' heading")
+
+
+def exercises(path: Path) -> list[Exercise]:
+    """The exercises of one chapter, in order, with difficulty and self-check.
+
+    A self-check counts when a ``check_…(`` call appears in the exercise's text or in the
+    code cells between it and the next exercise (where the chapters put the student's
+    cell and its check).
+    """
+    chapter = int(path.name[:2])
+    found: list[Exercise] = []
+    pending: dict[str, Any] | None = None
+
+    def close() -> None:
+        if pending is not None:
+            found.append(Exercise(chapter, pending["label"], pending["title"], pending["stars"],
+                                  pending["check"]))
+
+    for cell in _cells(path):
+        text = _source(cell)
+        if cell["cell_type"] == "code":
+            if pending is not None and pending["check"] is None:
+                match = _CHECK.search(text)
+                pending["check"] = match.group(1) if match else None
+            continue
+        lines = text.splitlines()
+        for i, line in enumerate(lines):
+            match = _DIRECTIVE.match(line.strip())
+            if not match:
+                continue
+            close()
+            body = "\n".join(lines[i + 1:])
+            fence = match.group(1)
+            body = body.split(fence, 1)[0]
+            label = re.search(r"^:label:\s*(\S+)", body, re.MULTILINE)
+            stars = _STARS.search(match.group(2) + body)
+            check = _CHECK.search(body)
+            pending = {"label": label.group(1) if label else "", "title": match.group(2).strip(),
+                       "stars": len(stars.group(1)) if stars else 0, "check": check.group(1) if check else None}
+    close()
+    return found
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub/MyST Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def exercise_table(notebook_dir: Path = NOTEBOOK_DIR) -> str:
+    """Every exercise of the book: chapter, title, difficulty and its self-check."""
+    rows = []
+    for path in chapter_notebooks(notebook_dir):
+        for exercise in exercises(path):
+            rows.append((exercise.chapter, exercise.title or exercise.label, "★" * exercise.difficulty,
+                         f"`{exercise.self_check}`" if exercise.self_check else "discussion / by hand"))
+    return markdown_table(["Ch.", "Exercise", "Difficulty", "Self-check"], rows)
+
+
+def load_times(path: Path = TIMES_FILE) -> dict[str, Any]:
+    """The stored notebook run times; a missing file says how to produce it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no {path}; produce it with 'python benchmarks/notebook_times.py'")
+    return json.loads(path.read_text())
+
+
+def timing_table(times: dict[str, Any], notebook_dir: Path = NOTEBOOK_DIR) -> str:
+    """Per chapter: its title, the measured quick-mode run time, and its exercise count."""
+    rows = []
+    for path in chapter_notebooks(notebook_dir):
+        seconds = times["notebooks"].get(path.name)
+        shown = f"{seconds / 60:.1f} min" if seconds is not None else "not measured"
+        rows.append((chapter_title(path), shown, len(exercises(path))))
+    return markdown_table(["Chapter", f"Quick mode, {times['meta']['device']}", "Exercises"], rows)

@@ -1,0 +1,237 @@
+"""Chapter 6's self-checks (resnet_course.exercises): a new head, a frozen body, two learning rates.
+
+Each check must accept the reference solution (and other correct ones) and reject every typical
+wrong answer with the message that names the mistake; the solutions printed in the chapter's
+dropdowns must pass their checks.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from resnet_course.lessons import transfer
+from resnet_course.exercises.checking import ExerciseError
+from resnet_course.exercises.ch06 import check_finetune_param_groups, check_frozen_body, check_new_head, reference_finetune_param_groups
+from resnet_course.nn.registry import create_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+# ======================================================================================
+# A new head
+
+
+def test_check_new_head_accepts_correct_solutions(capsys):
+    check_new_head(transfer.new_head)
+    check_new_head(lambda model, k: transfer.new_head(copy.deepcopy(model), k))  # a copy is fine too
+
+    def zero_head(model, k):
+        model.fc = nn.Linear(64, k)
+        nn.init.zeros_(model.fc.weight)
+        return model
+
+    check_new_head(zero_head)
+    assert capsys.readouterr().out.count("✓ check_new_head") == 3
+
+
+def _resize_attribute(model, k):
+    model.fc.out_features = k
+    return model
+
+
+def _stacked(model, k):
+    return nn.Sequential(model, nn.Linear(10, k))
+
+
+def _fresh(model, k):
+    return create_model("resnet20", num_classes=k)
+
+
+def _frozen_body(model, k):
+    model.requires_grad_(False)
+    model.fc = nn.Linear(64, k)
+    return model
+
+
+def _no_bias(model, k):
+    model.fc = nn.Linear(64, k, bias=False)
+    return model
+
+
+def _returns_nothing(model, k):
+    model.fc = nn.Linear(64, k)
+
+
+@pytest.mark.parametrize(
+    "replace_head, message",
+    [
+        (_resize_attribute, r"output is 2×10, expected 2×6 — changing fc\.out_features only edits a number"),
+        (_stacked, r"326 too many: did you put a new layer after the old 10-way classifier"),
+        (_fresh, r"the body's conv1\.weight differs .*\(did you build a new network"),
+        (_frozen_body, r"parameter\(s\) do not require gradients.*fine-tuning every weight stays trainable"),
+        (_no_bias, r"6 too few: the classifier is a 64 → 6 linear layer with a bias"),
+        (_returns_nothing, r"returned NoneType; return the network"),
+        (lambda model, k: 1 / 0, r"raised ZeroDivisionError"),
+    ],
+)
+def test_check_new_head_rejects_wrong_solutions(replace_head, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_new_head(replace_head)
+
+
+# ======================================================================================
+# A frozen body
+
+
+class _Frozen(nn.Module):
+    """A correct solution written differently from FrozenFeatures: a flat body, another head name."""
+
+    def __init__(self, model, k):
+        super().__init__()
+        self.body = nn.Sequential(*list(model.children())[:-1], nn.Flatten()).requires_grad_(False)
+        self.head = nn.Linear(64, k)
+
+    def train(self, mode=True):
+        super().train(mode)
+        self.body.eval()
+        return self
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def test_check_frozen_body_accepts_correct_solutions(capsys):
+    check_frozen_body(transfer.FrozenFeatures)
+    check_frozen_body(_Frozen)
+    check_frozen_body(lambda model, k: transfer.FrozenFeatures(copy.deepcopy(model), k))
+    assert capsys.readouterr().out.count("✓ check_frozen_body") == 3
+
+
+class _EvalOnce(_Frozen):
+    """Puts the body in eval mode once; model.train() undoes it."""
+
+    def __init__(self, model, k):
+        super().__init__(model, k)
+        self.body.eval()
+
+    def train(self, mode=True):
+        return nn.Module.train(self, mode)
+
+
+class _FreshBody(_Frozen):
+    def __init__(self, model, k):
+        super().__init__(create_model("resnet20"), k)
+
+
+class _OldHeadTrainable(_Frozen):
+    def __init__(self, model, k):
+        super().__init__(model, k)
+        self.extra = nn.Linear(6, 6)  # 42 more trainable weights
+
+
+def _weights_only(model, k):
+    model.requires_grad_(False)
+    model.fc = nn.Linear(64, k)
+    return model
+
+
+def _not_frozen(model, k):
+    model.fc = nn.Linear(64, k)
+    return model
+
+
+def _head_frozen(model, k):
+    model.fc = nn.Linear(64, k)
+    return model.requires_grad_(False)
+
+
+def _head_unused(model, k):
+    frozen = transfer.FrozenFeatures(model, k)
+    frozen.forward = lambda x: frozen.body(x)[:, :k]  # type: ignore[method-assign]  # the old head, not the new
+    return frozen
+
+
+@pytest.mark.parametrize(
+    "freeze_body, message",
+    [
+        (_weights_only, r"BatchNorm statistics changed .* 19 BatchNorm layers are in training mode.*override train\(\)"),
+        (_EvalOnce, r"BatchNorm statistics changed .*setting body\.eval\(\) once does not last"),
+        (_not_frozen, r"57 of the body's parameter tensors still require gradients .*requires_grad_\(False\)"),
+        (_head_frozen, r"no parameter requires a gradient: the new head must stay trainable"),
+        (_OldHeadTrainable, r"432 trainable parameters .* expected 390"),
+        (_FreshBody, r"not the new head applied to the given network's features"),
+        (_head_unused, r"the output does not depend on any trainable parameter"),
+    ],
+)
+def test_check_frozen_body_rejects_wrong_solutions(freeze_body, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_frozen_body(freeze_body)
+
+
+def test_check_frozen_body_leaves_the_callers_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    check_frozen_body(transfer.FrozenFeatures)
+    assert torch.equal(torch.rand(3), expected)
+
+
+# ======================================================================================
+# Two learning rates
+
+
+def test_check_finetune_param_groups_accepts_correct_solutions(capsys):
+    check_finetune_param_groups(reference_finetune_param_groups)
+
+    def by_name(model, head_lr, body_lr):
+        head = [p for n, p in model.named_parameters() if n.startswith("fc.")]
+        body = [p for n, p in model.named_parameters() if not n.startswith("fc.")]
+        return ({"params": head, "lr": head_lr}, {"params": body, "lr": body_lr, "momentum": 0.9})
+
+    check_finetune_param_groups(by_name)
+    assert capsys.readouterr().out.count("✓ check_finetune_param_groups") == 2
+    groups = reference_finetune_param_groups(transfer.new_head(create_model("resnet20"), 6), 0.1, 0.01)
+    optimizer = torch.optim.SGD(groups, momentum=0.9)
+    assert [g["lr"] for g in optimizer.param_groups] == [0.01, 0.1]
+
+
+def _overlapping(model, head_lr, body_lr):
+    return [{"params": model.parameters(), "lr": body_lr}, {"params": model.fc.parameters(), "lr": head_lr}]
+
+
+def _swapped(model, head_lr, body_lr):
+    return reference_finetune_param_groups(model, body_lr, head_lr)
+
+
+def _no_lr(model, head_lr, body_lr):
+    groups = reference_finetune_param_groups(model, head_lr, body_lr)
+    del groups[0]["lr"]
+    return groups
+
+
+def _convs_only(model, head_lr, body_lr):
+    convs = [p for n, p in model.named_parameters() if "conv" in n]
+    return [{"params": convs, "lr": body_lr}, {"params": list(model.fc.parameters()), "lr": head_lr}]
+
+
+def _one_lr(model, head_lr, body_lr):
+    return [{"params": list(model.parameters()), "lr": head_lr}]
+
+
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (_overlapping, r"2 parameter\(s\) are in more than one group \(e\.g\. fc\.weight\)"),
+        (_swapped, r"conv1\.weight \(the pre-trained body\) has lr 0\.1, expected 0\.01 — the two learning rates are swapped"),
+        (_no_lr, r"group 0 has no 'lr'"),
+        (_convs_only, r"38 trainable parameter\(s\) are in no group \(e\.g\. bn1\.weight\)"),
+        (_one_lr, r"conv1\.weight \(the pre-trained body\) has lr 0\.1, expected 0\.01"),
+        (lambda model, head_lr, body_lr: model.parameters(), r"must return a list of dicts"),
+    ],
+)
+def test_check_finetune_param_groups_rejects_wrong_solutions(fn, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_finetune_param_groups(fn)

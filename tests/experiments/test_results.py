@@ -1,0 +1,87 @@
+"""Reference results: every file in results/ parses and says how it was produced."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT
+from resnet_course.experiments.reference import EXPERIMENTS
+from resnet_course.experiments.results import describe_meta, load_result
+
+RESULT_FILES = sorted((REPO_ROOT / "results").glob("*.json"))
+REQUIRED_META = {"device", "torch", "commit", "date", "data_variant"}
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb")) + sorted((REPO_ROOT / "book").glob("*.ipynb"))
+# How the chapters read results/: load_result("name"), load_pretrained("arch"), or a path.
+READS = (
+    (re.compile(r"load_result\(\s*[\"']([\w-]+)[\"']"), "{}.json"),
+    (re.compile(r"results/([\w.-]+\.(?:json|pt))"), "{}"),
+)
+
+
+def _code(path: Path) -> str:
+    cells = json.loads(path.read_text())["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+
+
+def files_read_by_notebooks() -> dict[str, list[str]]:
+    """results/ file name -> the notebooks whose code reads it."""
+    found: dict[str, list[str]] = {}
+    for notebook in NOTEBOOKS:
+        code = _code(notebook)
+        names = {template.format(m) for pattern, template in READS for m in pattern.findall(code)}
+        if "load_pretrained(" in code:
+            names.add("pretrained.json")
+        for name in names:
+            found.setdefault(name, []).append(notebook.name)
+    return found
+
+
+def test_the_chapters_read_reference_results() -> None:
+    assert {"degradation.json", "pretrained.json"} <= set(files_read_by_notebooks())
+
+
+@pytest.mark.parametrize("name", sorted(files_read_by_notebooks()))
+def test_every_result_a_notebook_reads_exists_with_metadata(name: str) -> None:
+    path = REPO_ROOT / "results" / name
+    readers = ", ".join(files_read_by_notebooks()[name])
+    assert path.is_file(), f"{readers} read(s) results/{name}, which does not exist"
+    if path.suffix == ".json":
+        meta = json.loads(path.read_text())["meta"]
+        assert REQUIRED_META <= set(meta), f"results/{name} (read by {readers}) lacks {REQUIRED_META - set(meta)}"
+    if name == "pretrained.json":
+        for entry in json.loads(path.read_text())["checkpoints"].values():
+            assert (path.parent / entry["file"]).is_file(), f"pretrained.json names {entry['file']}, which is missing"
+
+
+def test_there_are_results() -> None:
+    assert RESULT_FILES, "results/ holds no reference results"
+
+
+@pytest.mark.parametrize("path", RESULT_FILES, ids=lambda p: p.name)
+def test_result_file_has_complete_metadata(path: Path) -> None:
+    result = json.loads(path.read_text())
+    meta = result["meta"]
+    assert REQUIRED_META <= set(meta), f"{path.name} lacks {REQUIRED_META - set(meta)}"
+    if "experiment" in meta:  # the reference runs of resnet-course experiment: how, how long, how much
+        assert {"wall_time_s", "seed", "precision"} <= set(meta), f"{path.name}: incomplete run metadata"
+    assert meta["commit"] != "unknown" and "+dirty" not in meta["commit"], "results must come from committed code"
+    if "CIFAR-10" in meta["data_variant"] and "JPEG" not in meta["data_variant"]:
+        assert "official" in meta["data_variant"]
+
+
+@pytest.mark.parametrize("name", [name for name in EXPERIMENTS if (REPO_ROOT / "results" / f"{name}.json").exists()])
+def test_experiment_results_hold_every_model_and_epoch(name: str) -> None:
+    result = load_result(name)
+    assert set(result["runs"]) == set(EXPERIMENTS[name].models)
+    for history in result["runs"].values():
+        assert len(history["train_acc"]) == len(history["val_acc"]) == result["meta"]["epochs"]
+    assert "Reference run:" in describe_meta(result["meta"])
+
+
+def test_missing_result_says_how_to_make_it(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="resnet-course experiment degradation"):
+        load_result("degradation", tmp_path)
