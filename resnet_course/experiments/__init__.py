@@ -10,10 +10,10 @@ block. The runs: :mod:`~resnet_course.experiments.zoo` (the reference networks),
 
 from resnet_course.experiments.results import (  # noqa: F401
     PROVENANCE_KEYS,
-    RESULTS_DIR,
     describe_meta,
     load_result,
+    result_path,
     write_result,
 )
 
-__all__ = ["PROVENANCE_KEYS", "RESULTS_DIR", "describe_meta", "load_result", "write_result"]
+__all__ = ["PROVENANCE_KEYS", "describe_meta", "load_result", "result_path", "write_result"]

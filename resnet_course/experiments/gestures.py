@@ -79,5 +79,4 @@ def run_gestures(
         print(f"{strategy}: test accuracy {history.val_acc[-1]:.2%} (best {history.best_val_acc:.2%}), "
               f"training accuracy {history.train_acc[-1]:.2%}", flush=True)
     meta["wall_time_s"] = round(time.perf_counter() - start, 1)
-    out = Path(results_dir) / f"{NAME}.json" if results_dir is not None else None
-    return write_result(NAME, {"meta": meta, "runs": runs}, out)
+    return write_result(NAME, {"meta": meta, "runs": runs}, results_dir)

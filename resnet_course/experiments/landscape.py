@@ -59,5 +59,4 @@ def run_landscape(
         print(f"{arch}: loss at the trained weights {centre:.3f}, at the 1-D ends "
               f"{runs[arch]['1d']['loss'][0]:.2f} / {runs[arch]['1d']['loss'][-1]:.2f}", flush=True)
     meta["wall_time_s"] = round(time.perf_counter() - start, 1)
-    out = Path(results_dir) / f"{NAME}.json" if results_dir is not None else None
-    return write_result(NAME, {"meta": meta, "runs": runs}, out)
+    return write_result(NAME, {"meta": meta, "runs": runs}, results_dir)

@@ -53,5 +53,4 @@ def run_lesion(
         worst = min(runs[arch]["single"].values())
         print(f"{arch}: intact {runs[arch]['baseline']:.2%}, worst single deletion {worst:.2%}", flush=True)
     meta["wall_time_s"] = round(time.perf_counter() - start, 1)
-    out = Path(results_dir) / f"{NAME}.json" if results_dir is not None else None
-    return write_result(NAME, {"meta": meta, "runs": runs}, out)
+    return write_result(NAME, {"meta": meta, "runs": runs}, results_dir)

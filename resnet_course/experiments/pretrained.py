@@ -29,7 +29,8 @@ from resnet_course.data.loaders import TensorLoader
 from resnet_course.data.safety import ChecksumError, sha256_file
 from resnet_course.experiments.provenance import run_metadata
 from resnet_course.experiments.reference import cifar10_split, train_network
-from resnet_course.experiments.results import RESULTS_DIR, load_result, write_result
+from resnet_course.experiments.results import load_result, write_result
+from resnet_course.locations import results_dir as default_results_dir
 from resnet_course.nn.registry import create_model
 from resnet_course.training.checkpoint import load_checkpoint, save_checkpoint
 from resnet_course.training.evaluation import evaluate
@@ -90,7 +91,7 @@ def run_pretrained(
     1,000 of :func:`check_subset`.
     """
     device = resolve_device(device)
-    folder = Path(results_dir) if results_dir is not None else RESULTS_DIR
+    folder = Path(results_dir) if results_dir is not None else default_results_dir()
     recipe = get_recipe("fast")
     if batch_size is not None and batch_size != recipe.batch_size:
         recipe = recipe.with_changes(batch_size=batch_size, lr=recipe.lr * batch_size / recipe.batch_size)
@@ -129,8 +130,7 @@ def run_pretrained(
         print(f"{arch}: test accuracy {checkpoints[arch]['test_accuracy']:.2%} "
               f"({history.wall_time:.0f} s of training)", flush=True)
     meta["wall_time_s"] = round(time.perf_counter() - start, 1)
-    return write_result(NAME, {"meta": meta, "runs": runs, "checkpoints": checkpoints},
-                        folder / f"{NAME}.json")
+    return write_result(NAME, {"meta": meta, "runs": runs, "checkpoints": checkpoints}, folder)
 
 
 def load_pretrained(arch: str = "resnet20", results_dir: str | Path | None = None) -> nn.Module:
@@ -140,7 +140,7 @@ def load_pretrained(arch: str = "resnet20", results_dir: str | Path | None = Non
     :class:`~resnet_course.data.ChecksumError` when the file is not the one the metadata
     describes, and :class:`~resnet_course.train.CheckpointError` when it cannot be read.
     """
-    folder = Path(results_dir) if results_dir is not None else RESULTS_DIR
+    folder = Path(results_dir) if results_dir is not None else default_results_dir()
     record = load_result(NAME, folder)
     if arch not in record["checkpoints"]:
         raise ValueError(f"no pre-trained {arch!r} in {folder / (NAME + '.json')}; stored: "

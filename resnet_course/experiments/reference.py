@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,7 +140,11 @@ def run_experiment(
         print(f"{model_name}: final training accuracy {history.train_acc[-1]:.2%}, "
               f"test accuracy {history.val_acc[-1]:.2%}, {history.wall_time:.0f} s", flush=True)
     meta["wall_time_s"] = round(time.perf_counter() - start, 1)
-    return write_result(name, {"meta": meta, "runs": runs}, out)
+    if out is not None:  # a file of the caller's choosing
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+        return Path(out)
+    return write_result(name, {"meta": meta, "runs": runs})
 
 
 def train_network(

@@ -1,4 +1,9 @@
-"""Reading and writing ``results/*.json`` with their provenance.
+"""Reading and writing the reference results, ``results/<name>.json``, with their provenance.
+
+Every result file holds a ``meta`` block saying how it was produced (see
+:mod:`resnet_course.experiments.provenance`); :func:`write_result` refuses a result without
+one. Files are found through :func:`resnet_course.locations.results_dir`: the checkout's
+``results/`` folder, else the copy installed with the package.
 """
 
 from __future__ import annotations
@@ -7,17 +12,24 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-__all__ = ["describe_meta", "load_result", "PROVENANCE_KEYS", "RESULTS_DIR", "write_result"]
+from resnet_course.locations import results_dir as default_results_dir
+
+__all__ = ["PROVENANCE_KEYS", "describe_meta", "load_result", "result_path", "write_result"]
+
+PROVENANCE_KEYS = ("device", "data_variant", "train_images", "test_images", "epochs", "recipe", "schedule",
+                   "warmup_epochs", "precision", "seed", "wall_time_s", "commit", "date")
 
 
-RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
+def result_path(name: str, results_dir: str | Path | None = None, suffix: str = ".json") -> Path:
+    """Where result ``name`` (e.g. ``"lesion"`` or ``"zoo/resnet20"``) lives."""
+    return Path(results_dir or default_results_dir()) / f"{name}{suffix}"
 
 
-def write_result(name: str, result: dict[str, Any], out: str | Path | None = None) -> Path:
-    """Write ``result`` (with its ``meta``) to ``results/<name>.json`` or ``out``, atomically; return the path."""
+def write_result(name: str, result: dict[str, Any], results_dir: str | Path | None = None) -> Path:
+    """Write ``result`` (with its ``meta``) to ``<results_dir>/<name>.json`` atomically; return the path."""
     if "meta" not in result:
         raise ValueError(f"result {name!r} has no meta block: say how it was produced")
-    path = Path(out) if out is not None else RESULTS_DIR / f"{name}.json"
+    path = result_path(name, results_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(result, indent=1) + "\n")
@@ -26,15 +38,19 @@ def write_result(name: str, result: dict[str, Any], out: str | Path | None = Non
 
 
 def load_result(name: str, results_dir: str | Path | None = None) -> dict[str, Any]:
-    """Read ``results/<name>.json``; a missing file says which command produces it."""
-    path = Path(results_dir or RESULTS_DIR) / f"{name}.json"
+    """Read ``<results_dir>/<name>.json``; a missing or damaged file says which command produces it."""
+    path = result_path(name, results_dir)
+    command = f"resnet-course experiment {name.split('/')[0]}"
     if not path.is_file():
-        raise FileNotFoundError(f"no reference result {path}; produce it with 'resnet-course experiment {name}'")
-    return json.loads(path.read_text())
-
-
-PROVENANCE_KEYS = ("device", "data_variant", "train_images", "test_images", "epochs", "schedule", "warmup_epochs",
-                   "precision", "scale", "wall_time_s", "commit", "date")
+        raise FileNotFoundError(f"no reference result {path}; produce it with '{command}'")
+    try:
+        result = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"the reference result {path} is damaged ({error}); restore it from git or run "
+                         f"'{command}' again") from error
+    if not isinstance(result, dict) or not isinstance(result.get("meta"), dict):
+        raise ValueError(f"{path} has no meta block, so nothing says how it was produced; run '{command}' again")
+    return result
 
 
 def describe_meta(meta: dict[str, Any], keys: Sequence[str] = PROVENANCE_KEYS) -> str:

@@ -13,8 +13,8 @@ and the loss landscapes (chapter 7).
 Each network is one unit of work. It checkpoints after every epoch into
 ``runs/zoo/<name>/`` (ignored by git), so a stopped run continues exactly with the same
 command; when it finishes, ``results/zoo/<name>.json`` (history, final numbers, metadata)
-and, for the networks the chapters load, ``results/zoo/<name>.pt`` (float32 weights) are
-written at once, and later calls skip it.
+and, for the networks the chapters load (:data:`WEIGHTS_STORED`), ``results/zoo/<name>.pt``
+(float32 weights) are written at once, and later calls skip it.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from resnet_course.data.cifar10 import load_cifar10
 from resnet_course.data.imageset import ImageSet
 from resnet_course.data.loaders import TensorLoader
 from resnet_course.data.safety import sha256_file
 from resnet_course.experiments.provenance import run_metadata
-from resnet_course.experiments.reference import cifar10_split
-from resnet_course.experiments.results import RESULTS_DIR, write_result
+from resnet_course.experiments.results import load_result, result_path, write_result
 from resnet_course.nn.registry import create_model
 from resnet_course.training.evaluation import evaluate
 from resnet_course.training.loop import fit
@@ -41,10 +41,9 @@ from resnet_course.training.recipes import Recipe, get_recipe
 from resnet_course.training.runtime import precision_name, resolve_device
 
 __all__ = [
-    "EVAL_BATCH", "final_scores", "run_zoo", "train_zoo_network", "WEIGHTS_STORED", "ZOO", "zoo_path", "ZOO_RECIPE",
-    "ZooSettingsError"
+    "PAPER_TABLE6", "WEIGHTS_STORED", "ZOO", "ZOO_RECIPE", "ZooSettingsError", "cifar10_split", "final_scores",
+    "epochs_to_accuracy", "load_zoo", "median_epoch_seconds", "minutes_to_accuracy", "run_zoo", "train_zoo_network",
 ]
-
 
 # Training order: the four networks of Fig. 1/Fig. 6's headline first, then the rest of Fig. 6 and Table 6.
 ZOO: tuple[str, ...] = (
@@ -57,23 +56,34 @@ WEIGHTS_STORED: frozenset[str] = frozenset({"resnet20", "plain20", "resnet56", "
 ZOO_RECIPE: Recipe = get_recipe("zoo")
 EVAL_BATCH = 500
 
+# He et al. 2015, Table 6: CIFAR-10 test error (%) and parameters (millions). ResNet-110's
+# 6.43 is the best of 5 runs (mean 6.61 ± 0.16). The paper trains on the official files
+# (45k/5k train/val split, 64k iterations at batch 128, about 182 epochs).
+PAPER_TABLE6: dict[str, dict[str, float]] = {
+    "resnet20": {"error": 8.75, "params_m": 0.27},
+    "resnet32": {"error": 7.51, "params_m": 0.46},
+    "resnet44": {"error": 7.17, "params_m": 0.66},
+    "resnet56": {"error": 6.97, "params_m": 0.85},
+    "resnet110": {"error": 6.43, "params_m": 1.7},
+    "resnet1202": {"error": 7.93, "params_m": 19.4},
+}
+
 
 class ZooSettingsError(ValueError):
     """A finished result or an epoch checkpoint was made with other settings than this call's."""
 
 
-def zoo_path(name: str, results_dir: str | Path | None = None, suffix: str = ".json") -> Path:
-    """Where network ``name``'s result (``.json``) or weights (``.pt``) live."""
-    return Path(results_dir or RESULTS_DIR) / "zoo" / f"{name}{suffix}"
+def cifar10_split(split: str, images: int | None = None, *, seed: int = 0,
+                  data_root: str | Path | None = None) -> ImageSet:
+    """One CIFAR-10 split, or its class-balanced seeded subset of ``images`` when that is smaller."""
+    data = load_cifar10(split, data_root)
+    return data.subset(images, seed=seed) if images is not None and images < len(data) else data
 
 
 def _settings(recipe: Recipe, train_images: int, test_images: int, seed: int) -> dict[str, Any]:
     """What makes two zoo runs the same run: the recipe, the data sizes and the seed."""
-    return {"recipe": asdict(recipe), "train_images": train_images, "test_images": test_images, "seed": seed}
-
-
-def _same_settings(found: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    return json.loads(json.dumps(found)) == json.loads(json.dumps(wanted))
+    return json.loads(json.dumps({"recipe": asdict(recipe), "train_images": train_images,
+                                  "test_images": test_images, "seed": seed}))
 
 
 def final_scores(model: nn.Module, train_set: ImageSet, test_set: ImageSet, device: torch.device,
@@ -93,8 +103,27 @@ def final_scores(model: nn.Module, train_set: ImageSet, test_set: ImageSet, devi
 
 
 def _float32_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().float().contiguous().cpu() if v.is_floating_point() else v.detach().contiguous().cpu()
-            for k, v in model.state_dict().items()}
+    return {key: (value.detach().float() if value.is_floating_point() else value.detach()).contiguous().cpu()
+            for key, value in model.state_dict().items()}
+
+
+def _save_weights(model: nn.Module, path: Path) -> dict[str, str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".pt.tmp")
+    torch.save(_float32_state(model), temporary)
+    temporary.replace(path)
+    return {"file": path.name, "sha256": sha256_file(path)}
+
+
+def _finished(name: str, settings: dict[str, Any], results_dir: str | Path | None) -> bool:
+    """Whether ``name`` is finished with these settings; a result made otherwise is an error."""
+    path = result_path(f"zoo/{name}", results_dir)
+    if not path.is_file():
+        return False
+    if load_result(f"zoo/{name}", results_dir).get("settings") == settings:
+        return True
+    raise ZooSettingsError(f"{path} was made with other settings than this call's; move it away (or pass "
+                           "another --results-dir) to train it again")
 
 
 def train_zoo_network(
@@ -104,46 +133,35 @@ def train_zoo_network(
 ) -> Path:
     """Train (or resume, or skip) zoo network ``name``; return its result file's path."""
     device = resolve_device(device)
-    out = zoo_path(name, results_dir)
     settings = _settings(recipe, len(train_set), len(test_set), seed)
-    if out.is_file():
-        found = json.loads(out.read_text())
-        if _same_settings(found.get("settings", {}), settings):
-            print(f"{name}: finished already ({out}); skipped", flush=True)
-            return out
-        raise ZooSettingsError(f"{out} was made with other settings than this call's; move it away (or pass "
-                               "another --results-dir) to train it again")
+    if _finished(name, settings, results_dir):
+        print(f"{name}: finished already ({result_path(f'zoo/{name}', results_dir)}); skipped", flush=True)
+        return result_path(f"zoo/{name}", results_dir)
     checkpoint_dir = Path(runs_dir) / "zoo" / name
     torch.manual_seed(seed)
     model = create_model(name)
     train_loader = TensorLoader(train_set, batch_size=recipe.batch_size, drop_last=recipe.drop_last, device=device,
                                 seed=seed)
     test_loader = TensorLoader(test_set, batch_size=EVAL_BATCH, shuffle=False, augment=False, device=device)
+    resume = any((checkpoint_dir / file).is_file() for file in ("last.pt", "interrupted.pt"))
     history = fit(model, train_loader, test_loader, seed=seed, device=device, progress=progress,
-                  checkpoint_dir=checkpoint_dir, resume=any((checkpoint_dir / f).is_file() for f in ("last.pt", "interrupted.pt")),
-                  meta={"zoo_settings": settings}, **recipe.fit_kwargs())
-    if not _same_settings(history.meta.get("zoo_settings", {}), settings):
+                  checkpoint_dir=checkpoint_dir, resume=resume, meta={"zoo_settings": settings},
+                  **recipe.fit_kwargs())
+    if history.meta.get("zoo_settings") != settings:
         raise ZooSettingsError(f"{checkpoint_dir} holds a run with other settings; delete it to start {name} again")
     evaluated = time.perf_counter()
     scores = final_scores(model, train_set, test_set, device, recipe.amp)
     meta = run_metadata(device, experiment="zoo", network=name, data_variant=train_set.variant,
                         train_images=len(train_set), test_images=len(test_set), epochs=recipe.epochs,
                         recipe=recipe.name, precision=precision_name(recipe.amp, device), seed=seed,
-                        parameters=history.meta.get("parameters"),
-                        wall_time_s=round(history.wall_time, 1),
-                        final_eval_s=round(time.perf_counter() - evaluated, 1))
-    meta["date_started"] = history.meta.get("date")
-    meta["commit_started"] = history.meta.get("commit")
+                        parameters=history.meta.get("parameters"), wall_time_s=round(history.wall_time, 1),
+                        final_eval_s=round(time.perf_counter() - evaluated, 1),
+                        date_started=history.meta.get("date"), commit_started=history.meta.get("commit"))
     result: dict[str, Any] = {"meta": meta, "settings": settings, "final": scores,
                               "history": {k: v for k, v in history.to_dict().items() if k != "meta"}}
     if name in WEIGHTS_STORED:
-        weights = zoo_path(name, results_dir, ".pt")
-        weights.parent.mkdir(parents=True, exist_ok=True)
-        temporary = weights.with_suffix(".pt.tmp")
-        torch.save(_float32_state(model), temporary)
-        temporary.replace(weights)
-        result["weights"] = {"file": weights.name, "sha256": sha256_file(weights)}
-    path = write_result(f"zoo/{name}", result, out)
+        result["weights"] = _save_weights(model, result_path(f"zoo/{name}", results_dir, ".pt"))
+    path = write_result(f"zoo/{name}", result, results_dir)
     print(f"{name}: test error {scores['test_error']:.2%} ({scores['test_error_flip_tta']:.2%} with flip TTA), "
           f"training error {scores['train_error_eval']:.2%}, {history.wall_time / 60:.1f} min -> {path}", flush=True)
     return path
@@ -164,3 +182,40 @@ def run_zoo(
     test_set = cifar10_split("test", test_subset, seed=seed, data_root=data_root)
     return [train_zoo_network(n, train_set, test_set, recipe=recipe, seed=seed, device=device,
                               results_dir=results_dir, runs_dir=runs_dir, progress=progress) for n in names]
+
+
+def load_zoo(names: Sequence[str] = ZOO, results_dir: str | Path | None = None, *,
+             missing_ok: bool = False) -> dict[str, dict[str, Any]]:
+    """The finished zoo networks' results by name (``missing_ok``: leave out those not trained yet)."""
+    found = {}
+    for name in names:
+        if missing_ok and not result_path(f"zoo/{name}", results_dir).is_file():
+            continue
+        found[name] = load_result(f"zoo/{name}", results_dir)
+    return found
+
+
+def epochs_to_accuracy(result: dict[str, Any], target: float) -> int | None:
+    """The first epoch (counting from 1) after which the test accuracy reached ``target``; ``None`` if never."""
+    for epoch, accuracy in enumerate(result["history"]["val_acc"], start=1):
+        if accuracy >= target:
+            return epoch
+    return None
+
+
+def median_epoch_seconds(result: dict[str, Any]) -> float:
+    """Training seconds of a typical epoch (evaluation excluded): the median over the run's epochs.
+
+    The median, because an epoch that shared the machine with other work runs slower and says
+    nothing about the network; the per-epoch rates stay in the history for anyone to check.
+    """
+    images = result["meta"]["train_images"]
+    seconds = sorted(images / rate for rate in result["history"]["images_per_sec"])
+    middle = len(seconds) // 2
+    return seconds[middle] if len(seconds) % 2 else (seconds[middle - 1] + seconds[middle]) / 2
+
+
+def minutes_to_accuracy(result: dict[str, Any], target: float) -> float | None:
+    """Minutes of training to ``target`` test accuracy at the run's median pace; ``None`` if never reached."""
+    epochs = epochs_to_accuracy(result, target)
+    return None if epochs is None else epochs * median_epoch_seconds(result) / 60

@@ -1,0 +1,115 @@
+"""The zoo of reference networks: registry, skip-finished, exact resume within a network, stored weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from resnet_course.data.safety import sha256_file
+from resnet_course.experiments import zoo
+from resnet_course.experiments.zoo import (
+    WEIGHTS_STORED,
+    ZOO,
+    ZOO_RECIPE,
+    ZooSettingsError,
+    epochs_to_accuracy,
+    load_zoo,
+    median_epoch_seconds,
+    minutes_to_accuracy,
+    train_zoo_network,
+)
+from resnet_course.nn.registry import create_model
+
+TINY = ZOO_RECIPE.with_changes(epochs=2, batch_size=32, warmup_epochs=1.0)
+
+
+def test_the_zoo_holds_the_papers_fig6_and_table6_networks_with_one_recipe() -> None:
+    assert set(ZOO) == {f"{kind}{depth}" for kind in ("plain", "resnet") for depth in (20, 32, 44, 56)} | {"resnet110"}
+    assert ZOO[:4] == ("resnet20", "plain20", "resnet56", "plain56")  # the headline four first
+    assert WEIGHTS_STORED <= set(ZOO) and {"resnet20", "plain20", "resnet56", "plain56"} <= WEIGHTS_STORED
+    assert ZOO_RECIPE.name == "zoo" and ZOO_RECIPE.epochs >= 30 and ZOO_RECIPE.batch_size == 128
+    for name in ZOO:  # every name builds, plain nets without shortcuts
+        assert create_model(name) is not None
+
+
+@pytest.fixture(scope="module")
+def tiny_sets(data_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    train = zoo.cifar10_split("train", 96, data_root=data_root)
+    test = zoo.cifar10_split("test", 40, data_root=data_root)
+    return train, test
+
+
+def _train(tiny_sets, results: Path, runs: Path, recipe=TINY) -> Path:
+    train, test = tiny_sets
+    return train_zoo_network("resnet20", train, test, recipe=recipe, device="cpu", results_dir=results,
+                             runs_dir=runs, progress=False)
+
+
+def test_a_finished_network_writes_history_finals_and_pinned_weights_then_is_skipped(
+    tiny_sets, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _train(tiny_sets, tmp_path / "results", tmp_path / "runs")
+    result = json.loads(path.read_text())
+    assert result["meta"]["network"] == "resnet20" and result["meta"]["train_images"] == 96
+    assert len(result["history"]["val_acc"]) == 2 and len(result["history"]["train_loss"]) == 2
+    assert set(result["final"]) >= {"test_error", "test_error_flip_tta", "train_error_eval", "test_loss"}
+    weights = path.with_suffix(".pt")
+    assert result["weights"] == {"file": "resnet20.pt", "sha256": sha256_file(weights)}
+    state = torch.load(weights, weights_only=True)
+    assert all(t.dtype in (torch.float32, torch.int64) for t in state.values())
+    create_model("resnet20").load_state_dict(state)  # a plain float32 state dict of the network
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished network was trained again")
+
+    monkeypatch.setattr(zoo, "fit", no_training)
+    assert _train(tiny_sets, tmp_path / "results", tmp_path / "runs") == path
+    assert load_zoo(["resnet20", "plain20"], tmp_path / "results", missing_ok=True).keys() == {"resnet20"}
+    with pytest.raises(FileNotFoundError, match="resnet-course experiment zoo"):
+        load_zoo(["plain20"], tmp_path / "results")
+
+
+def test_a_finished_result_made_with_other_settings_is_not_silently_reused(tiny_sets, tmp_path: Path) -> None:
+    _train(tiny_sets, tmp_path / "results", tmp_path / "runs")
+    with pytest.raises(ZooSettingsError, match="other settings"):
+        _train(tiny_sets, tmp_path / "results", tmp_path / "runs2", recipe=TINY.with_changes(lr=0.05))
+
+
+def test_a_network_stopped_after_an_epoch_resumes_to_the_same_history(
+    tiny_sets, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    straight = json.loads(_train(tiny_sets, tmp_path / "a", tmp_path / "runs_a").read_text())
+
+    real_fit = zoo.fit
+
+    def stopped_after_one_epoch(*args, **kwargs):
+        def stop(epoch, history):
+            raise KeyboardInterrupt  # as if the machine went away after the first epoch's checkpoint
+
+        return real_fit(*args, **{**kwargs, "on_epoch_end": stop})
+
+    monkeypatch.setattr(zoo, "fit", stopped_after_one_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tiny_sets, tmp_path / "b", tmp_path / "runs_b")
+    assert (tmp_path / "runs_b" / "zoo" / "resnet20" / "last.pt").is_file()
+    assert not (tmp_path / "b" / "zoo" / "resnet20.json").exists()  # nothing finished is claimed
+    monkeypatch.setattr(zoo, "fit", real_fit)
+    resumed = json.loads(_train(tiny_sets, tmp_path / "b", tmp_path / "runs_b").read_text())
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
+        assert resumed["history"][key] == straight["history"][key], key
+    assert resumed["final"] == straight["final"]
+
+
+def _result(val_acc: list[float], rates: list[float], images: int = 50_000) -> dict:
+    return {"meta": {"train_images": images}, "history": {"val_acc": val_acc, "images_per_sec": rates}}
+
+
+def test_time_to_accuracy_counts_epochs_and_uses_the_median_pace() -> None:
+    result = _result([0.5, 0.86, 0.91, 0.92], [1000.0, 250.0, 1000.0, 1000.0])  # one epoch slowed by other work
+    assert epochs_to_accuracy(result, 0.85) == 2 and epochs_to_accuracy(result, 0.90) == 3
+    assert epochs_to_accuracy(result, 0.95) is None and minutes_to_accuracy(result, 0.95) is None
+    assert median_epoch_seconds(result) == 50.0  # 50,000 images at the usual 1,000 per second
+    assert minutes_to_accuracy(result, 0.90) == pytest.approx(3 * 50 / 60)
