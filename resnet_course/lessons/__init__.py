@@ -9,6 +9,8 @@
 - :mod:`~resnet_course.lessons.lesion`, :mod:`~resnet_course.lessons.landscape` and
   :mod:`~resnet_course.lessons.transfer` — the studies of chapters 6 and 7, pure functions of
   networks and data (their experiment runners are in :mod:`resnet_course.experiments`);
+- :mod:`~resnet_course.lessons.verdicts` — what the reference runs show, decided and phrased
+  from the numbers (degradation, the residual fix, Table 6's depth trend, transfer curves);
 - :mod:`~resnet_course.lessons.teaching` — the teaching guide's tables;
 - :mod:`~resnet_course.lessons.tracing` and :mod:`~resnet_course.lessons.labels` — the forward-pass
   tracer and the networks' names the others share.
@@ -24,5 +26,6 @@ __all__ = [  # the subpackages and modules (``from resnet_course.lessons import 
     "teaching",
     "tracing",
     "transfer",
+    "verdicts",
     "widgets",
 ]
