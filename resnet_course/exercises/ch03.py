@@ -71,6 +71,7 @@ _SPATIAL = 8  # inputs are 2×C×8×8: small and fast, big enough for stride 2
 
 
 def _check_expansion(spec: _BlockSpec, block_cls: type) -> None:
+    """The class attribute ``expansion`` the network builder reads (1 for basic blocks, 4 for bottlenecks)."""
     expansion = getattr(block_cls, "expansion", None)
     if expansion is None:
         fail(spec.check, f"{display_name(block_cls)} has no class attribute `expansion`: add `expansion = {spec.expansion}` "
@@ -82,6 +83,7 @@ def _check_expansion(spec: _BlockSpec, block_cls: type) -> None:
 
 
 def _check_shape(spec: _BlockSpec, block: nn.Module, call: str, x: Tensor, out: Tensor, expected: tuple) -> None:
+    """The output shape; the hint names the channels (planes × expansion) or the stride and padding."""
     if not isinstance(out, Tensor):
         fail(spec.check, f"{call} returned {type(out).__name__}, not a tensor: forward() must return the "
                           "block's output")
@@ -100,6 +102,7 @@ def _check_shape(spec: _BlockSpec, block: nn.Module, call: str, x: Tensor, out: 
 
 def _check_parameters(spec: _BlockSpec, block: nn.Module, reference: nn.Module, call: str,
                       in_planes: int, planes: int, stride: int) -> None:
+    """The parameter count of the reference; the hint names biases, a missing or extra projection, missing BN."""
     got, expected = count_parameters(block), count_parameters(reference)
     if got == expected:
         return
@@ -201,6 +204,8 @@ def _check_against_reference(spec: _BlockSpec, block_cls: type) -> str:
 
 
 def _check_block(spec: _BlockSpec, block_cls: type) -> None:
+    """The procedure of the three block checks: for every configuration of ``spec`` the forward and backward
+    pass, the shape and the parameter count; then the zero branch, then the comparison with the reference."""
     require_callable(spec.check, block_cls, "MyBlock", "block class")
     _check_expansion(spec, block_cls)
     for in_planes, planes, stride in spec.configs:
@@ -227,6 +232,7 @@ def _check_block(spec: _BlockSpec, block_cls: type) -> None:
 
 
 def _reference(cls: type[nn.Module], **options: Any) -> Callable[..., nn.Module]:
+    """A builder ``(in_planes, planes, stride) -> cls(…, "B", **options)``: the package's block, option B."""
     def build(in_planes: int, planes: int, stride: int) -> nn.Module:
         return cls(in_planes, planes, stride, "B", **options)
     return build

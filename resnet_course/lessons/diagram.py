@@ -105,6 +105,7 @@ class Stage:
 
 
 def _shape(shape: Sequence[int]) -> str:
+    """``32×16×16``."""
     return "×".join(map(str, shape))
 
 

@@ -54,6 +54,7 @@ class ModuleCall:
 
 
 def _shape(value: Any) -> tuple[int, ...]:
+    """A tensor's shape, or ``()`` for anything else."""
     return tuple(value.shape) if isinstance(value, Tensor) else ()
 
 

@@ -58,6 +58,7 @@ SPATIAL_SIZE = 32
 
 
 def _shape(shape: Sequence[int]) -> str:
+    """``1×16×32×32``."""
     return "×".join(map(str, shape))
 
 

@@ -17,11 +17,6 @@ from resnet_course.nn.summary import count_macs
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _batch(n: int = 4, size: int = 16, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, 3, size, size, generator=g), torch.randint(0, 10, (n,), generator=g)
-
-
 def test_describe_block_counts_parameters_and_multiply_adds() -> None:
     text = widgets.describe_block("basic", 16, 32, 2, "A")
     assert text.splitlines()[0] == "BasicBlock: 16 -> 32 channels, stride 2, shortcut A; input 1×16×32×32"
@@ -73,7 +68,8 @@ def test_block_explorer_updates_its_table() -> None:
 
 
 def test_gradient_explorer_draws_and_caches() -> None:
-    x, y = _batch(2, 8)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(2, 3, 8, 8, generator=g), torch.randint(0, 10, (2,), generator=g)
     box = widgets.gradient_explorer(x, y, kind="residual", depth=8, depths=(8, 14))
     first = box.image.value
     assert first[:8] == b"\x89PNG\r\n\x1a\n"

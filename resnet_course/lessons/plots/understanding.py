@@ -134,6 +134,7 @@ def plot_path_lengths(distributions: Mapping[str, Sequence[float]], *, share: fl
 
 
 def _slices(result: Mapping[str, object], key: str) -> dict[str, Mapping[str, object]]:
+    """Each network's ``key`` slice ("1d" or "2d") of a landscape result, or the run itself if it is one."""
     runs = _runs(result)
     return {arch: run.get(key, run) for arch, run in runs.items()}  # type: ignore[index,operator]
 
