@@ -1,88 +1,69 @@
 """Self-checks for the book's exercises: students call them on their own solutions.
 
 Every check builds what the student wrote, runs it on small inputs and compares it with
-the package's reference implementation (:mod:`resnet_course.blocks`,
-:mod:`resnet_course.models`). When something is wrong it raises :class:`ExerciseError`
+the package's reference implementation (:mod:`resnet_course.nn.blocks`,
+:mod:`resnet_course.nn.models`, …). When something is wrong it raises :class:`ExerciseError`
 (an ``AssertionError``) whose message says *what* is wrong — the output shape, the
 parameter count, the behaviour with a zero residual branch, an in-place addition … —
 and how to fix it. When everything is right it prints one line starting with ``✓`` and
 returns ``None`` (so that a notebook cell shows just that line).
 
-The checks are grouped by chapter:
+One module per chapter, each naming the exercises it grades; the machinery they share
+(running the student's code, reporting, comparing networks) is in
+:mod:`~resnet_course.exercises.checking`.
 
-- Chapter 1, *The degradation problem*: :func:`check_identity_layer`
-- Chapter 2, *Residual learning*: :func:`check_residual`, :func:`check_neighbour_correlation`
-- Chapter 3, *Building blocks*: :func:`check_basic_block`, :func:`check_bottleneck`,
-  :func:`check_preact_block`, :func:`check_zero_init`
-- Chapter 4, *The ResNet family*: :func:`check_cifar_param_formula`, :func:`check_cifar_resnet`
-- Chapter 7, *Why ResNets work*: :func:`check_filter_normalisation`, :func:`check_block_deleter`,
-  :func:`check_path_count`
-- Chapter 5, *Training ResNets on CIFAR-10*: :func:`check_lr_schedule`,
+- :mod:`~resnet_course.exercises.ch01`, *The degradation problem*: :func:`check_identity_layer`
+- :mod:`~resnet_course.exercises.ch02`, *Residual learning*: :func:`check_residual`,
+  :func:`check_neighbour_correlation`
+- :mod:`~resnet_course.exercises.ch03`, *Building blocks*: :func:`check_basic_block`,
+  :func:`check_bottleneck`, :func:`check_preact_block`, :func:`check_zero_init`
+- :mod:`~resnet_course.exercises.ch04`, *The ResNet family*: :func:`check_cifar_param_formula`,
+  :func:`check_cifar_resnet`
+- :mod:`~resnet_course.exercises.ch05`, *Training ResNets on CIFAR-10*: :func:`check_lr_schedule`,
   :func:`check_confusion_summary`, :func:`check_crop_flip`, :func:`check_param_groups`
-- Chapter 6, *Transfer learning on hand gestures*: :func:`check_new_head`,
+- :mod:`~resnet_course.exercises.ch06`, *Transfer learning on hand gestures*: :func:`check_new_head`,
   :func:`check_frozen_body`, :func:`check_finetune_param_groups`
-- Chapter 8, *Beyond ResNet*: :func:`check_wrn_param_formula`, :func:`check_resnext_block`,
-  :func:`check_dense_layer`, :func:`check_ddp_settings`
+- :mod:`~resnet_course.exercises.ch07`, *Why ResNets work*: :func:`check_filter_normalisation`,
+  :func:`check_block_deleter`, :func:`check_path_count`
+- :mod:`~resnet_course.exercises.ch08`, *Beyond ResNet*: :func:`check_wrn_param_formula`,
+  :func:`check_resnext_block`, :func:`check_dense_layer`, :func:`check_ddp_settings`
 
 All checks are deterministic (they seed their own random numbers without disturbing the
 caller's) and run in well under a second on a laptop CPU.
 """
 
-from resnet_course.exercises.checking import (  # noqa: F401
-    bn_param_count,
-    call_checked,
-    check_input_and_backward,
-    conv_bias_count,
-    ExerciseError,
-    fail,
-    layer_listing,
-    name_of,
-    passed,
-    randomise_bn,
-    seeded,
-    shape_text,
-    small_and_fast,
-    transplant,
-)
-from resnet_course.exercises.ch01 import (  # noqa: F401
-    check_identity_layer,
-    reference_make_identity,
-)
-from resnet_course.exercises.ch02 import (  # noqa: F401
+from resnet_course.exercises.ch01 import check_identity_layer, reference_make_identity
+from resnet_course.exercises.ch02 import (
+    ReferenceResidual,
     check_neighbour_correlation,
     check_residual,
     reference_neighbour_correlation,
-    ReferenceResidual,
 )
-from resnet_course.exercises.ch03 import (  # noqa: F401
+from resnet_course.exercises.ch03 import (
     check_basic_block,
     check_bottleneck,
     check_preact_block,
     check_zero_init,
 )
-from resnet_course.exercises.ch04 import (  # noqa: F401
-    check_cifar_param_formula,
-    check_cifar_resnet,
-)
-from resnet_course.exercises.ch05 import (  # noqa: F401
+from resnet_course.exercises.ch04 import check_cifar_param_formula, check_cifar_resnet
+from resnet_course.exercises.ch05 import (
+    PAPER_ITERATIONS,
     check_confusion_summary,
     check_crop_flip,
     check_lr_schedule,
     check_param_groups,
-    close_enough,
-    PAPER_ITERATIONS,
     reference_confusion_summary,
     reference_crop_flip,
     reference_lr_at,
     reference_param_groups,
 )
-from resnet_course.exercises.ch06 import (  # noqa: F401
+from resnet_course.exercises.ch06 import (
     check_finetune_param_groups,
     check_frozen_body,
     check_new_head,
     reference_finetune_param_groups,
 )
-from resnet_course.exercises.ch07 import (  # noqa: F401
+from resnet_course.exercises.ch07 import (
     check_block_deleter,
     check_filter_normalisation,
     check_path_count,
@@ -90,14 +71,55 @@ from resnet_course.exercises.ch07 import (  # noqa: F401
     reference_delete_block,
     reference_filter_normalise,
 )
-from resnet_course.exercises.ch08 import (  # noqa: F401
+from resnet_course.exercises.ch08 import (
+    ReferenceResNeXtBlock,
     check_ddp_settings,
     check_dense_layer,
     check_resnext_block,
     check_wrn_param_formula,
     reference_ddp_settings,
     reference_wrn_params,
-    ReferenceResNeXtBlock,
 )
+from resnet_course.exercises.checking import ExerciseError
 
-__all__ = ["bn_param_count", "call_checked", "check_basic_block", "check_block_deleter", "check_bottleneck", "check_cifar_param_formula", "check_cifar_resnet", "check_confusion_summary", "check_crop_flip", "check_ddp_settings", "check_dense_layer", "check_filter_normalisation", "check_finetune_param_groups", "check_frozen_body", "check_identity_layer", "check_input_and_backward", "check_lr_schedule", "check_neighbour_correlation", "check_new_head", "check_param_groups", "check_path_count", "check_preact_block", "check_residual", "check_resnext_block", "check_wrn_param_formula", "check_zero_init", "close_enough", "conv_bias_count", "ExerciseError", "fail", "layer_listing", "name_of", "PAPER_ITERATIONS", "passed", "randomise_bn", "reference_confusion_summary", "reference_count_paths", "reference_crop_flip", "reference_ddp_settings", "reference_delete_block", "reference_filter_normalise", "reference_finetune_param_groups", "reference_lr_at", "reference_make_identity", "reference_neighbour_correlation", "reference_param_groups", "reference_wrn_params", "ReferenceResidual", "ReferenceResNeXtBlock", "seeded", "shape_text", "small_and_fast", "transplant"]
+__all__ = [
+    "PAPER_ITERATIONS",
+    "ExerciseError",
+    "ReferenceResNeXtBlock",
+    "ReferenceResidual",
+    "check_basic_block",
+    "check_block_deleter",
+    "check_bottleneck",
+    "check_cifar_param_formula",
+    "check_cifar_resnet",
+    "check_confusion_summary",
+    "check_crop_flip",
+    "check_ddp_settings",
+    "check_dense_layer",
+    "check_filter_normalisation",
+    "check_finetune_param_groups",
+    "check_frozen_body",
+    "check_identity_layer",
+    "check_lr_schedule",
+    "check_neighbour_correlation",
+    "check_new_head",
+    "check_param_groups",
+    "check_path_count",
+    "check_preact_block",
+    "check_residual",
+    "check_resnext_block",
+    "check_wrn_param_formula",
+    "check_zero_init",
+    "reference_confusion_summary",
+    "reference_count_paths",
+    "reference_crop_flip",
+    "reference_ddp_settings",
+    "reference_delete_block",
+    "reference_filter_normalise",
+    "reference_finetune_param_groups",
+    "reference_lr_at",
+    "reference_make_identity",
+    "reference_neighbour_correlation",
+    "reference_param_groups",
+    "reference_wrn_params",
+]

@@ -1,30 +1,30 @@
-"""Chapter 1 (the degradation problem): self-checks.
+"""Chapter 1 (*The degradation problem*): the self-check of its one graded exercise.
+
+``ex-ch1-identity-layer`` — set the weights of a plain network's conv → BatchNorm → ReLU
+layer so that it returns its input: :func:`check_identity_layer` grades it, and
+:func:`reference_make_identity` is the solution the chapter prints. This is the
+"construction" of He et al. 2015, §1: a deeper plain network can copy a shallower one and
+make its extra layers identities, so it should never train worse — and yet it does.
 """
 
 from __future__ import annotations
 
 import copy
+from typing import NoReturn
 
 import torch
 from torch import Tensor, nn
 
 from resnet_course.exercises.checking import (
     ExerciseError,
-    call_checked,
     fail,
-    passed,
-    shape_text,
-    small_and_fast,
+    format_shape,
+    run_student_code,
+    self_check,
+    succeed,
 )
 
 __all__ = ["check_identity_layer", "reference_make_identity"]
-
-
-# ======================================================================================
-# Chapter 1: the degradation problem
-# ======================================================================================
-
-# --------------------------------------------------------------------------- an identity layer
 
 
 def reference_make_identity(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
@@ -59,7 +59,7 @@ def _diagnose_identity(check: str, conv: nn.Conv2d, bn: nn.modules.batchnorm._Ba
     ``channel`` is where the largest error was seen; it is named if it is one of the wrong ones.
     """
     weight = conv.weight.detach()
-    out_c, in_c, kh, kw = weight.shape
+    out_c, _, kh, kw = weight.shape
     ch, cw = kh // 2, kw // 2
     centre = torch.zeros_like(weight)
     index = torch.arange(out_c)
@@ -99,7 +99,67 @@ def _diagnose_identity(check: str, conv: nn.Conv2d, bn: nn.modules.batchnorm._Ba
                  "β = running_mean")
 
 
-@small_and_fast
+def _layer_parts(check: str, layer: object) -> tuple[list[nn.Conv2d], list[nn.modules.batchnorm._BatchNorm]]:
+    """The layer's convolutions and BatchNorms, once it is shown to be a C → C conv-BN layer in eval mode."""
+    if isinstance(layer, type) or not isinstance(layer, nn.Module):
+        what = layer.__name__ if isinstance(layer, type) else type(layer).__name__
+        fail(check, f"pass your layer itself, an nn.Module object such as nn.Sequential(conv, bn, relu) whose "
+                     f"weights you have set, not {what}")
+    convs = [m for m in layer.modules() if isinstance(m, nn.Conv2d)]
+    bns = [m for m in layer.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not convs or not bns:
+        missing = " and ".join(n for n, found in (("nn.Conv2d", convs), ("nn.BatchNorm2d", bns)) if not found)
+        fail(check, f"your layer has no {missing}: the exercise asks for a plain network's layer, "
+                     "nn.Sequential(nn.Conv2d(C, C, 3, padding=1, bias=False), nn.BatchNorm2d(C), nn.ReLU())")
+    conv = convs[0]
+    if conv.out_channels != conv.in_channels:
+        channels = conv.in_channels
+        fail(check, f"wrong channel count: the convolution maps {conv.in_channels} to {conv.out_channels} channels; "
+                     f"a layer that returns its input must keep them (nn.Conv2d({channels}, {channels}, 3, padding=1))")
+    if any(not m.track_running_stats for m in bns):
+        fail(check, "your BatchNorm has track_running_stats=False: it normalises every batch with that batch's own "
+                     "mean and variance, even in eval mode, so no fixed γ and β can undo it. Build it with the "
+                     "default nn.BatchNorm2d(C)")
+    if any(m.training for m in bns):
+        fail(check, "the layer is in training mode, where BatchNorm normalises each batch with that batch's own mean "
+                     "and variance: the output depends on the batch, and no fixed γ and β undo it for every batch. "
+                     "Call layer.eval() — the construction is about the function the network computes at test time, "
+                     "with the running statistics")
+    return convs, bns
+
+
+def _check_shape_kept(check: str, x: Tensor, y: object) -> Tensor:
+    """The layer's output on ``x`` must be a tensor of ``x``'s shape; the hint names channels or padding."""
+    if not isinstance(y, Tensor):
+        fail(check, f"your layer returned {type(y).__name__}, not a tensor")
+    if y.shape != x.shape:
+        channels, hint = x.shape[1], ""
+        if y.dim() == 4 and y.shape[1] != channels:
+            hint = f" Hint: the output has {y.shape[1]} channels; it must keep all {channels}."
+        elif y.dim() == 4 and y.shape[2:] != x.shape[2:]:
+            hint = " Hint: a 3×3 convolution needs padding=1 (and stride 1) to keep height and width."
+        fail(check, f"wrong output shape: a {format_shape(x)} input gives {format_shape(y)}; the identity keeps "
+                     f"the shape.{hint}")
+    return y
+
+
+def _explain_largest_error(check: str, x: Tensor, y: Tensor, convs: list[nn.Conv2d],
+                           bns: list[nn.modules.batchnorm._BatchNorm]) -> NoReturn:
+    """Fail with where ``y`` is furthest from ``x`` and, for a lone convolution and BatchNorm, why."""
+    error = (y - x).abs()
+    n, c, h, w = (int(v) for v in torch.nonzero(error == error.max())[0])
+    where = (f"not the identity on non-negative inputs: the largest error is {float(error.max()):.3g}, at sample "
+             f"{n}, channel {c}, pixel ({h}, {w}) (input {float(x[n, c, h, w]):.4g}, output "
+             f"{float(y[n, c, h, w]):.4g})")
+    if len(convs) == 1 and len(bns) == 1 and convs[0].groups == 1:
+        try:
+            _diagnose_identity(check, convs[0], bns[0], c)
+        except ExerciseError as diagnosis:
+            fail(check, f"{where}. The cause: {str(diagnosis).removeprefix(check + ': ')}")
+    fail(check, f"{where}. Check the order conv → BatchNorm → ReLU and that nothing else is in the layer")
+
+
+@self_check
 def check_identity_layer(layer: nn.Module) -> None:
     """Check that ``layer`` (conv → BatchNorm → ReLU, C → C channels, in eval mode) returns its input for ``x ≥ 0``.
 
@@ -113,65 +173,21 @@ def check_identity_layer(layer: nn.Module) -> None:
     (the ReLU is there). This is the construction of He et al. 2015, §1.
     """
     check = "check_identity_layer"
-    if isinstance(layer, type) or not isinstance(layer, nn.Module):
-        what = layer.__name__ if isinstance(layer, type) else type(layer).__name__
-        fail(check, f"pass your layer itself, an nn.Module object such as nn.Sequential(conv, bn, relu) whose "
-                     f"weights you have set, not {what}")
-    convs = [m for m in layer.modules() if isinstance(m, nn.Conv2d)]
-    bns = [m for m in layer.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not convs or not bns:
-        missing = " and ".join(n for n, found in (("nn.Conv2d", convs), ("nn.BatchNorm2d", bns)) if not found)
-        fail(check, f"your layer has no {missing}: the exercise asks for a plain network's layer, "
-                     "nn.Sequential(nn.Conv2d(C, C, 3, padding=1, bias=False), nn.BatchNorm2d(C), nn.ReLU())")
-    conv = convs[0]
-    channels = conv.in_channels
-    if conv.out_channels != conv.in_channels:
-        fail(check, f"wrong channel count: the convolution maps {conv.in_channels} to {conv.out_channels} channels; "
-                     f"a layer that returns its input must keep them (nn.Conv2d({channels}, {channels}, 3, padding=1))")
-    bad_stats = [m for m in bns if not m.track_running_stats]
-    if bad_stats:
-        fail(check, "your BatchNorm has track_running_stats=False: it normalises every batch with that batch's own "
-                     "mean and variance, even in eval mode, so no fixed γ and β can undo it. Build it with the "
-                     "default nn.BatchNorm2d(C)")
-    if any(m.training for m in bns):
-        fail(check, "the layer is in training mode, where BatchNorm normalises each batch with that batch's own mean "
-                     "and variance: the output depends on the batch, and no fixed γ and β undo it for every batch. "
-                     "Call layer.eval() — the construction is about the function the network computes at test time, "
-                     "with the running statistics")
-
-    generator = torch.Generator().manual_seed(0)
-    raw = torch.randn(2, channels, 8, 8, generator=generator)
+    convs, bns = _layer_parts(check, layer)
+    channels = convs[0].in_channels
+    raw = torch.randn(2, channels, 8, 8, generator=torch.Generator().manual_seed(0))
     x = raw.clamp(min=0)  # non-negative, with exact zeros, like the output of the previous layer's ReLU
     model = copy.deepcopy(layer)
     with torch.no_grad():
-        y = call_checked(check, f"your layer on a 2×{channels}×8×8 input", model, x.clone())
-    if not isinstance(y, Tensor):
-        fail(check, f"your layer returned {type(y).__name__}, not a tensor")
-    if y.shape != x.shape:
-        hint = ""
-        if y.dim() == 4 and y.shape[1] != channels:
-            hint = f" Hint: the output has {y.shape[1]} channels; it must keep all {channels}."
-        elif y.dim() == 4 and y.shape[2:] != x.shape[2:]:
-            hint = " Hint: a 3×3 convolution needs padding=1 (and stride 1) to keep height and width."
-        fail(check, f"wrong output shape: a {shape_text(x)} input gives {shape_text(y)}; the identity keeps the shape.{hint}")
-    error = (y - x).abs()
+        y = run_student_code(check, f"your layer on a 2×{channels}×8×8 input", model, x.clone())
+    y = _check_shape_kept(check, x, y)
     if not torch.allclose(y, x, rtol=1e-6, atol=1e-6):
-        n, c, h, w = (int(v) for v in torch.nonzero(error == error.max())[0])
-        where = (f"not the identity on non-negative inputs: the largest error is {float(error.max()):.3g}, at sample "
-                 f"{n}, channel {c}, pixel ({h}, {w}) (input {float(x[n, c, h, w]):.4g}, output "
-                 f"{float(y[n, c, h, w]):.4g})")
-        if len(convs) == 1 and len(bns) == 1 and conv.groups == 1:
-            try:
-                _diagnose_identity(check, conv, bns[0], c)
-            except ExerciseError as diagnosis:
-                fail(check, f"{where}. The cause: {str(diagnosis).removeprefix(check + ': ')}")
-        fail(check, f"{where}. Check the order conv → BatchNorm → ReLU and that nothing else is in the layer")
-
+        _explain_largest_error(check, x, y, convs, bns)
     negative = -x - 0.5
     with torch.no_grad():
-        y_neg = call_checked(check, "your layer on a negative input", model, negative.clone())
+        y_neg = run_student_code(check, "your layer on a negative input", model, negative.clone())
     if torch.allclose(y_neg, negative, atol=1e-5):
         fail(check, "your layer returns negative inputs unchanged: it has no ReLU. Every layer of a plain network "
                      "ends with one (conv → BatchNorm → ReLU); add nn.ReLU() at the end")
-    passed(check, f"your {channels}-channel conv → BatchNorm → ReLU layer returns its input exactly on non-negative "
+    succeed(check, f"your {channels}-channel conv → BatchNorm → ReLU layer returns its input exactly on non-negative "
                    "inputs (eval mode); negative inputs become 0 through the ReLU")

@@ -1,28 +1,34 @@
-"""Chapter 2 (residual learning): self-checks.
+"""Chapter 2 (*Residual learning*): the self-checks of its two graded exercises.
+
+- ``ex-ch2-residual-wrapper`` — a module ``Residual(branch)`` computing ``x + F(x)``:
+  :func:`check_residual`, solution :class:`ReferenceResidual` (He et al. 2016, Eq. (3)-(5)).
+- ``ex-ch2-neighbour-correlation`` — the mean cosine similarity of gradients at
+  neighbouring inputs, the measure of shattering (Balduzzi et al. 2017):
+  :func:`check_neighbour_correlation`, solution :func:`reference_neighbour_correlation`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from resnet_course.exercises.checking import (
-    call_checked,
+    as_number,
+    display_name,
     fail,
-    name_of,
-    passed,
-    small_and_fast,
+    format_shape,
+    require_callable,
+    run_student_code,
+    self_check,
+    succeed,
 )
 
-__all__ = ["check_neighbour_correlation", "check_residual", "reference_neighbour_correlation", "ReferenceResidual"]
+__all__ = ["ReferenceResidual", "check_neighbour_correlation", "check_residual", "reference_neighbour_correlation"]
 
-
-# ======================================================================================
-# Chapter 2: residual learning
-# ======================================================================================
 
 # --------------------------------------------------------------------------- Residual(branch)
 
@@ -39,12 +45,68 @@ class ReferenceResidual(nn.Module):
 
 
 def _test_branch(channels: int) -> nn.Module:
+    """A seeded conv → ReLU → conv branch F that keeps ``channels``."""
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
                          nn.Conv2d(channels, channels, 3, padding=1))
 
 
-@small_and_fast
+def _build_around(check: str, residual_cls: Callable[[nn.Module], nn.Module], branch: nn.Module,
+                  label: str) -> nn.Module:
+    """``residual_cls(branch)``, which must be an ``nn.Module`` that registers the branch's parameters."""
+    call = f"{display_name(residual_cls)}({label})"
+    block = run_student_code(check, call, residual_cls, branch)
+    if not isinstance(block, nn.Module):
+        fail(check, f"{call} should be an nn.Module (subclass nn.Module), got {type(block).__name__}")
+    own = {id(p) for p in block.parameters()}
+    if not all(id(p) in own for p in branch.parameters()):
+        fail(check, "the branch's parameters are not registered in your module: store it as an attribute "
+                     "(self.branch = branch) after calling super().__init__(), so that an optimiser trains it")
+    return block
+
+
+def _check_sum(check: str, x: Tensor, y: Any, f: Tensor) -> None:
+    """``y`` must be ``x + F(x)``; name the usual slips (F(x) only, a ReLU after the addition, a term twice)."""
+    if not isinstance(y, Tensor) or y.shape != x.shape:
+        shape = format_shape(y) if isinstance(y, Tensor) else type(y).__name__
+        fail(check, f"the output should have the input's shape {format_shape(x)}, got {shape}")
+    expected = x + f
+    if torch.allclose(y, expected, atol=1e-5):
+        return
+    if torch.allclose(y, f, atol=1e-5):
+        fail(check, "you return F(x) only: the identity shortcut (+ x) is missing")
+    if torch.allclose(y, torch.relu(expected), atol=1e-5):
+        fail(check, "you apply a ReLU after the addition; this exercise asks for the pure identity form "
+                     "x + F(x) of He et al. 2016 (nothing after the addition)")
+    if torch.allclose(y, 2 * x + f, atol=1e-5) or torch.allclose(y, x + 2 * f, atol=1e-5):
+        fail(check, "x or F(x) is added twice: the output should be x + F(x)")
+    if torch.allclose(y, x, atol=1e-5):
+        fail(check, "your block returns x unchanged: the branch output F(x) is not added")
+    fail(check, f"the output is not x + F(x) (largest difference {float((y - expected).abs().max()):.3g})")
+
+
+def _check_zero_branch(check: str, residual_cls: Callable[[nn.Module], nn.Module], x: Tensor) -> None:
+    """Around a branch that outputs zeros the block is the identity, with gradient exactly 1 (Eq. (5))."""
+    zero_branch = nn.Conv2d(x.shape[1], x.shape[1], 3, padding=1)
+    nn.init.zeros_(zero_branch.weight)
+    nn.init.zeros_(zero_branch.bias)
+    identity_block = _build_around(check, residual_cls, zero_branch, "zero branch")
+    with torch.no_grad():
+        same = run_student_code(check, "the forward pass with a zero branch", identity_block, x)
+    if not torch.equal(same, x):
+        fail(check, "with a branch that outputs zeros the block must return its input exactly (F ≡ 0 ⇒ identity)")
+    xg = x.clone().requires_grad_(True)
+    out = identity_block(xg)
+    if not out.requires_grad:
+        fail(check, "no gradient flows from the output back to x: is x detached, or the forward run under "
+                     "torch.no_grad()?")
+    (grad,) = torch.autograd.grad(out.sum(), xg)
+    if not torch.allclose(grad, torch.ones_like(grad)):
+        fail(check, "with F ≡ 0 the gradient with respect to x should be exactly 1 everywhere (Eq. (5) of "
+                     "He et al. 2016)")
+
+
+@self_check
 def check_residual(residual_cls: Callable[[nn.Module], nn.Module]) -> None:
     """Check a residual wrapper ``residual_cls(branch)`` whose forward returns ``x + branch(x)``.
 
@@ -60,85 +122,38 @@ def check_residual(residual_cls: Callable[[nn.Module], nn.Module]) -> None:
                      "object: the check builds it around its own branches")
     channels = 4
     branch = _test_branch(channels)
-    block = call_checked(check, f"{name_of(residual_cls)}(branch)", residual_cls, branch)
-    if not isinstance(block, nn.Module):
-        fail(check, f"{name_of(residual_cls)}(branch) should be an nn.Module (subclass nn.Module), "
-                     f"got {type(block).__name__}")
-    own = {id(p) for p in block.parameters()}
-    if not all(id(p) in own for p in branch.parameters()):
-        fail(check, "the branch's parameters are not registered in your module: store it as an attribute "
-                     "(self.branch = branch) after calling super().__init__(), so that an optimiser trains it")
-
-    generator = torch.Generator().manual_seed(1)
-    x = torch.randn(2, channels, 6, 6, generator=generator)
+    block = _build_around(check, residual_cls, branch, "branch")
+    x = torch.randn(2, channels, 6, 6, generator=torch.Generator().manual_seed(1))
     x_copy = x.clone()
     with torch.no_grad():
-        y = call_checked(check, "the forward pass on a 2×4×6×6 input", block, x)
-    if not isinstance(y, Tensor) or y.shape != x.shape:
-        shape = "×".join(map(str, y.shape)) if isinstance(y, Tensor) else type(y).__name__
-        fail(check, f"the output should have the input's shape 2×4×6×6, got {shape}")
-    if not torch.equal(x, x_copy):
+        y = run_student_code(check, "the forward pass on a 2×4×6×6 input", block, x)
+    if isinstance(y, Tensor) and y.shape == x.shape and not torch.equal(x, x_copy):
         fail(check, "your forward changed its input x in place (x += … or an in-place op on x): the caller's "
                      "tensor is overwritten; compute x + self.branch(x) as a new tensor")
-
     with torch.no_grad():
-        f = branch(x)
-    expected = x + f
-    if not torch.allclose(y, expected, atol=1e-5):
-        if torch.allclose(y, f, atol=1e-5):
-            fail(check, "you return F(x) only: the identity shortcut (+ x) is missing")
-        if torch.allclose(y, torch.relu(expected), atol=1e-5):
-            fail(check, "you apply a ReLU after the addition; this exercise asks for the pure identity form "
-                         "x + F(x) of He et al. 2016 (nothing after the addition)")
-        if torch.allclose(y, 2 * x + f, atol=1e-5) or torch.allclose(y, x + 2 * f, atol=1e-5):
-            fail(check, "x or F(x) is added twice: the output should be x + F(x)")
-        if torch.allclose(y, x, atol=1e-5):
-            fail(check, "your block returns x unchanged: the branch output F(x) is not added")
-        error = float((y - expected).abs().max())
-        fail(check, f"the output is not x + F(x) (largest difference {error:.3g})")
-
-    zero_branch = nn.Conv2d(channels, channels, 3, padding=1)
-    nn.init.zeros_(zero_branch.weight)
-    nn.init.zeros_(zero_branch.bias)
-    identity_block = call_checked(check, f"{name_of(residual_cls)}(zero branch)", residual_cls, zero_branch)
-    with torch.no_grad():
-        same = call_checked(check, "the forward pass with a zero branch", identity_block, x)
-    if not torch.equal(same, x):
-        fail(check, "with a branch that outputs zeros the block must return its input exactly (F ≡ 0 ⇒ identity)")
-    xg = x.clone().requires_grad_(True)
-    out = identity_block(xg)
-    if not out.requires_grad:
-        fail(check, "no gradient flows from the output back to x: is x detached, or the forward run under "
-                     "torch.no_grad()?")
-    (grad,) = torch.autograd.grad(out.sum(), xg)
-    if not torch.allclose(grad, torch.ones_like(grad)):
-        fail(check, "with F ≡ 0 the gradient with respect to x should be exactly 1 everywhere (Eq. (5) of "
-                     "He et al. 2016)")
-    passed(check, "output x + F(x), the identity when F ≡ 0, gradient 1 + ∂F/∂x, input left untouched")
+        f = branch(x_copy)
+    _check_sum(check, x_copy, y, f)
+    _check_zero_branch(check, residual_cls, x_copy)
+    succeed(check, "output x + F(x), the identity when F ≡ 0, gradient 1 + ∂F/∂x, input left untouched")
 
 
 # --------------------------------------------------------------------------- neighbour_correlation
 
 
 def reference_neighbour_correlation(grads: Tensor) -> float:
-    """The reference solution of ``ex-ch2-neighbour-correlation``."""
+    """The reference solution of ``ex-ch2-neighbour-correlation``: mean cosine of consecutive rows.
+
+    Balduzzi et al. 2017, §2: gradients at neighbouring inputs of a residual network stay
+    correlated (brown noise), those of a deep plain network do not (white noise).
+    """
     flat = grads.reshape(grads.shape[0], -1)
     return float(F.cosine_similarity(flat[:-1], flat[1:], dim=1).mean())
 
 
-def _as_number(check: str, value: Any, what: str) -> float:
-    if isinstance(value, Tensor):
-        if value.numel() != 1:
-            fail(check, f"return one number (the mean over the neighbouring pairs), got a tensor of shape "
-                         f"{'×'.join(map(str, value.shape))} for {what}")
-        value = value.item()
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        fail(check, f"return a number, got {type(value).__name__} for {what}")
+_ONE_NUMBER = " (the mean over the neighbouring pairs)"
 
 
-@small_and_fast
+@self_check
 def check_neighbour_correlation(fn: Callable[[Tensor], Any]) -> None:
     """Check ``fn(grads) -> float``: the mean cosine similarity of consecutive rows of ``grads`` (n × …).
 
@@ -148,14 +163,13 @@ def check_neighbour_correlation(fn: Callable[[Tensor], Any]) -> None:
     gradient first).
     """
     check = "check_neighbour_correlation"
-    if not callable(fn):
-        fail(check, f"pass your function itself, e.g. check_neighbour_correlation(neighbour_correlation), "
-                     f"not {type(fn).__name__}")
+    require_callable(check, fn, "neighbour_correlation")
     generator = torch.Generator().manual_seed(0)
     row = torch.randn(1, 50, generator=generator)
 
     def run(grads: Tensor, what: str) -> float:
-        return _as_number(check, call_checked(check, f"{name_of(fn)} on {what}", fn, grads.clone()), what)
+        call = f"{display_name(fn)} on {what}"
+        return as_number(check, run_student_code(check, call, fn, grads.clone()), call, hint=_ONE_NUMBER)
 
     value = run(row.repeat(5, 1), "five identical gradients")
     if abs(value - 1.0) > 1e-4:
@@ -190,4 +204,4 @@ def check_neighbour_correlation(fn: Callable[[Tensor], Any]) -> None:
     if abs(value - expected) > 1e-4:
         fail(check, f"for image-shaped gradients (7×3×4×4) expected {expected:.4f}, got {value:.4f}: "
                      "flatten each point's gradient to one vector first (grads.reshape(n, -1))")
-    passed(check, "1 for equal directions, −1 for sign flips, neighbours only, any gradient shape")
+    succeed(check, "1 for equal directions, −1 for sign flips, neighbours only, any gradient shape")

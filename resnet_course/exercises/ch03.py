@@ -1,30 +1,46 @@
-"""Chapter 3 (building blocks): self-checks.
+"""Chapter 3 (*Building blocks*): the self-checks of its block exercises.
+
+- ``ex-ch3-basic-block`` — the basic block with option B shortcuts (He et al. 2015, Fig. 2):
+  :func:`check_basic_block`;
+- ``ex-ch3-bottleneck`` — the bottleneck block (He et al. 2015, Fig. 5 right, §4.1):
+  :func:`check_bottleneck`;
+- ``ex-ch3-preact`` — the pre-activation block (He et al. 2016, Fig. 4(e)):
+  :func:`check_preact_block`;
+- ``ex-ch3-zero-init`` — zero-initialising the last BatchNorm of every residual branch
+  (Goyal et al. 2017, §5.1): :func:`check_zero_init`.
+
+The three block checks share one procedure (:func:`_check_block`) driven by a
+:class:`_BlockSpec` per kind of block: shapes, parameter counts with a hint for the usual
+slips, the block with its branch switched off, and — weights copied from the package's
+reference (:mod:`resnet_course.nn.blocks`) — equal outputs in train and eval mode.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from resnet_course.exercises.checking import (
-    bn_param_count,
-    call_checked,
-    check_input_and_backward,
-    conv_bias_count,
+    check_forward_backward,
+    count_batchnorm_parameters,
+    count_conv_biases,
+    display_name,
     fail,
-    layer_listing,
-    name_of,
-    passed,
-    randomise_bn,
+    format_shape,
+    parameter_listing,
+    randomise_batchnorm,
+    require_callable,
+    run_student_code,
     seeded,
-    shape_text,
-    small_and_fast,
-    transplant,
+    self_check,
+    succeed,
+    transplant_weights,
 )
 from resnet_course.nn.blocks import BasicBlock, Bottleneck, PreActBasicBlock
 from resnet_course.nn.registry import create_model
@@ -33,9 +49,7 @@ from resnet_course.nn.summary import count_parameters
 __all__ = ["check_basic_block", "check_bottleneck", "check_preact_block", "check_zero_init"]
 
 
-# ======================================================================================
-# Chapter 3: building blocks
-# ======================================================================================
+# --------------------------------------------------------------------------- one procedure for three blocks
 
 
 @dataclass(frozen=True)
@@ -57,17 +71,19 @@ _SPATIAL = 8  # inputs are 2×C×8×8: small and fast, big enough for stride 2
 
 
 def _check_expansion(spec: _BlockSpec, block_cls: type) -> None:
+    """The class attribute ``expansion`` the network builder reads (1 for basic blocks, 4 for bottlenecks)."""
     expansion = getattr(block_cls, "expansion", None)
     if expansion is None:
-        fail(spec.check, f"{name_of(block_cls)} has no class attribute `expansion`: add `expansion = {spec.expansion}` "
+        fail(spec.check, f"{display_name(block_cls)} has no class attribute `expansion`: add `expansion = {spec.expansion}` "
                           "(the network builder reads it to know that a block with `planes` planes outputs "
                           f"planes × {spec.expansion} channels)")
     if expansion != spec.expansion:
-        fail(spec.check, f"{name_of(block_cls)}.expansion is {expansion!r}, but a {spec.kind} has expansion = "
+        fail(spec.check, f"{display_name(block_cls)}.expansion is {expansion!r}, but a {spec.kind} has expansion = "
                           f"{spec.expansion} (it outputs planes × {spec.expansion} channels)")
 
 
 def _check_shape(spec: _BlockSpec, block: nn.Module, call: str, x: Tensor, out: Tensor, expected: tuple) -> None:
+    """The output shape; the hint names the channels (planes × expansion) or the stride and padding."""
     if not isinstance(out, Tensor):
         fail(spec.check, f"{call} returned {type(out).__name__}, not a tensor: forward() must return the "
                           "block's output")
@@ -81,11 +97,12 @@ def _check_shape(spec: _BlockSpec, block: nn.Module, call: str, x: Tensor, out: 
         hints.append(spec.stride_hint if stride > 1 else
                      "a block with stride 1 keeps height and width: 3×3 convolutions need padding=1")
     hint = f" Hint: {'; '.join(hints)}." if hints else ""
-    fail(spec.check, f"{call} maps a {shape_text(x)} input to {shape_text(out)}; expected {shape_text(expected)}.{hint}")
+    fail(spec.check, f"{call} maps a {format_shape(x)} input to {format_shape(out)}; expected {format_shape(expected)}.{hint}")
 
 
 def _check_parameters(spec: _BlockSpec, block: nn.Module, reference: nn.Module, call: str,
                       in_planes: int, planes: int, stride: int) -> None:
+    """The parameter count of the reference; the hint names biases, a missing or extra projection, missing BN."""
     got, expected = count_parameters(block), count_parameters(reference)
     if got == expected:
         return
@@ -95,7 +112,7 @@ def _check_parameters(spec: _BlockSpec, block: nn.Module, reference: nn.Module, 
     projection = count_parameters(reference.downsample) if getattr(reference, "downsample", None) is not None else 0
     with_bn = spec.post_activation
     identity_projection = in_planes * out_planes + (2 * out_planes if with_bn else 0)
-    conv_bias = conv_bias_count(block)
+    conv_bias = count_conv_biases(block)
     if conv_bias and diff == conv_bias:
         hint = (f"your convolutions have biases ({conv_bias:,} parameters): build them with bias=False — the "
                 "BatchNorm next to each convolution has its own shift β, so a bias is redundant")
@@ -109,10 +126,10 @@ def _check_parameters(spec: _BlockSpec, block: nn.Module, reference: nn.Module, 
     elif shape_changes and not with_bn and diff == 2 * out_planes:
         hint = ("the projection shortcut of a pre-activation block needs no BatchNorm: its input is already "
                 "normalised (it takes ReLU(BN(x)))")
-    elif bn_param_count(block) == 0 and -diff == bn_param_count(reference):
+    elif count_batchnorm_parameters(block) == 0 and -diff == count_batchnorm_parameters(reference):
         hint = "there are no BatchNorm layers: every convolution of the branch is followed (or preceded) by one"
     else:
-        hint = f"compare layer by layer — the reference has {layer_listing(reference)}"
+        hint = f"compare layer by layer — the reference has {parameter_listing(reference)}"
     fail(spec.check, f"{call} has {got:,} parameters, the reference has {expected:,} ({diff:+,}). Hint: {hint}.")
 
 
@@ -126,7 +143,7 @@ def _check_zero_branch(spec: _BlockSpec, block: nn.Module, call: str) -> None:
                 if m.bias is not None:
                     m.bias.zero_()
         x = torch.randn(2, spec.configs[0][0], _SPATIAL, _SPATIAL)
-        out = call_checked(spec.check, f"the forward pass of {call}", block, x.clone())
+        out = run_student_code(spec.check, f"the forward pass of {call}", block, x.clone())
     expected = F.relu(x) if spec.post_activation else x
     if torch.allclose(out, expected, atol=1e-6):
         return
@@ -149,12 +166,12 @@ def _check_against_reference(spec: _BlockSpec, block_cls: type) -> str:
     """Copy the reference's weights into the student's block and compare the outputs (train and eval mode)."""
     hows, variants = set(), set()
     for in_planes, planes, stride in spec.configs:
-        call = f"{name_of(block_cls)}({in_planes}, {planes}, stride={stride})"
+        call = f"{display_name(block_cls)}({in_planes}, {planes}, stride={stride})"
         with seeded(1):
             reference = spec.reference(in_planes, planes, stride)
-            randomise_bn(reference, seed=2)
-            block = call_checked(spec.check, call, block_cls, in_planes, planes, stride)
-        how = transplant(reference, block)
+            randomise_batchnorm(reference, seed=2)
+            block = run_student_code(spec.check, call, block_cls, in_planes, planes, stride)
+        how = transplant_weights(reference, block)
         if how is None:
             return ("(outputs not compared with the reference: register the layers in the reference's order, "
                     f"{', '.join(n for n, _ in reference.named_children())}, to enable that check)")
@@ -187,33 +204,35 @@ def _check_against_reference(spec: _BlockSpec, block_cls: type) -> str:
 
 
 def _check_block(spec: _BlockSpec, block_cls: type) -> None:
-    if not callable(block_cls):
-        fail(spec.check, f"pass your block class itself, e.g. {spec.check}(MyBlock), not {type(block_cls).__name__}")
+    """The procedure of the three block checks: for every configuration of ``spec`` the forward and backward
+    pass, the shape and the parameter count; then the zero branch, then the comparison with the reference."""
+    require_callable(spec.check, block_cls, "MyBlock", "block class")
     _check_expansion(spec, block_cls)
     for in_planes, planes, stride in spec.configs:
-        call = f"{name_of(block_cls)}({in_planes}, {planes}, stride={stride})"
+        call = f"{display_name(block_cls)}({in_planes}, {planes}, stride={stride})"
         with seeded(0):
-            block = call_checked(spec.check, call, block_cls, in_planes, planes, stride)
+            block = run_student_code(spec.check, call, block_cls, in_planes, planes, stride)
             if not isinstance(block, nn.Module):
                 fail(spec.check, f"{call} is a {type(block).__name__}, not an nn.Module: subclass torch.nn.Module")
             reference = spec.reference(in_planes, planes, stride)
             raw = torch.randn(2, in_planes, _SPATIAL, _SPATIAL, requires_grad=True)
         x = F.relu(raw * 1.0)
-        out = check_input_and_backward(spec.check, call, block.train(), x, raw)
+        out = check_forward_backward(spec.check, call, block.train(), x, raw)
         expected = (2, planes * spec.expansion, _SPATIAL // stride, _SPATIAL // stride)
         _check_shape(spec, block, call, x, out, expected)
         _check_parameters(spec, block, reference, call, in_planes, planes, stride)
     in_planes, planes, stride = spec.configs[0]
     with seeded(0):
         block = block_cls(in_planes, planes, stride)
-    _check_zero_branch(spec, block, f"{name_of(block_cls)}({in_planes}, {planes}, stride={stride})")
+    _check_zero_branch(spec, block, f"{display_name(block_cls)}({in_planes}, {planes}, stride={stride})")
     compared = _check_against_reference(spec, block_cls)
     shapes = ", ".join(f"({a}, {b}, stride={s})" for a, b, s in spec.configs)
-    passed(spec.check, f"{name_of(block_cls)} is a correct {spec.kind} — output shapes and parameter counts for "
+    succeed(spec.check, f"{display_name(block_cls)} is a correct {spec.kind} — output shapes and parameter counts for "
             f"{shapes}, the shortcut, the backward pass without in-place trouble {compared}.")
 
 
 def _reference(cls: type[nn.Module], **options: Any) -> Callable[..., nn.Module]:
+    """A builder ``(in_planes, planes, stride) -> cls(…, "B", **options)``: the package's block, option B."""
     def build(in_planes: int, planes: int, stride: int) -> nn.Module:
         return cls(in_planes, planes, stride, "B", **options)
     return build
@@ -264,7 +283,7 @@ _PREACT = _BlockSpec(
 )
 
 
-@small_and_fast
+@self_check
 def check_basic_block(block_cls: type) -> None:
     """Check a student's basic block (He et al. 2015, Fig. 2 / Fig. 5 left) with option B shortcuts.
 
@@ -278,7 +297,7 @@ def check_basic_block(block_cls: type) -> None:
     return _check_block(_BASIC, block_cls)
 
 
-@small_and_fast
+@self_check
 def check_bottleneck(block_cls: type) -> None:
     """Check a student's bottleneck block (He et al. 2015, Fig. 5 right, §4.1) with option B shortcuts.
 
@@ -289,7 +308,7 @@ def check_bottleneck(block_cls: type) -> None:
     return _check_block(_BOTTLENECK, block_cls)
 
 
-@small_and_fast
+@self_check
 def check_preact_block(block_cls: type) -> None:
     """Check a student's pre-activation basic block (He et al. 2016, Fig. 1(b), Fig. 4(e)).
 
@@ -301,11 +320,65 @@ def check_preact_block(block_cls: type) -> None:
 
 
 def _residual_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The post-activation blocks of ``model`` that have a shortcut (what zero-initialisation is about)."""
     return [(name, m) for name, m in model.named_modules()
             if isinstance(m, (BasicBlock, Bottleneck)) and getattr(m, "has_shortcut", False)]
 
 
-@small_and_fast
+def _zero_init_subject(options: dict[str, Any]) -> tuple[nn.Module, dict[str, str]]:
+    """A ResNet-20 with non-trivial BatchNorms, and the name of each block's last BatchNorm.
+
+    Every β of a last BatchNorm is 0, as in a freshly built network, so zeroing γ suffices.
+    """
+    with seeded(0):
+        model = create_model("resnet20", **options)
+    randomise_batchnorm(model, seed=1)
+    last_bn = {}
+    with torch.no_grad():
+        for name, block in _residual_blocks(model):
+            last_bn[name] = next(n for n, m in block.named_children() if m is block.last_bn)
+            block.last_bn.bias.zero_()
+    return model, last_bn
+
+
+def _unexpected_changes(before: dict[str, Tensor], after: dict[str, Tensor], last_bn: dict[str, str],
+                        call: str, label: str) -> str:
+    """What ``call`` changed besides the last BatchNorm of each branch, and why it should not ("" if nothing)."""
+    allowed = {f"{name}.{bn}.{p}" for name, bn in last_bn.items() for p in ("weight", "bias")}
+    extra = [k for k in before if not torch.equal(before[k], after[k]) and k not in allowed]
+    if not extra:
+        return ""
+    listing = ", ".join(extra[:4]) + (f" and {len(extra) - 4} more" if len(extra) > 4 else "")
+    if any(".downsample." in k for k in extra):
+        why = ("the shortcut's BatchNorm (downsample) must stay as it is: the shortcut is what carries the "
+               "signal while the branches are zero")
+    elif any(k.endswith("weight") and after[k].dim() == 4 for k in extra):
+        why = ("zero the last BatchNorm's γ instead of convolution weights, so that every convolution keeps "
+               "its He initialisation and only the BN scale has to grow during training")
+    else:
+        why = ("only the last BatchNorm of each residual branch should change: the stem and the other layers "
+               "of each branch keep their initialisation")
+    return f"{call} changed {listing} in {label}: {why}."
+
+
+def _check_blocks_start_as_shortcut(check: str, model: nn.Module, last_bn: dict[str, str], call: str,
+                                    label: str, changed: str) -> None:
+    """In eval mode every block must compute ``ReLU(shortcut(x))``; else say which block and its last BatchNorm."""
+    model.eval()
+    for name, block in _residual_blocks(model):
+        x = torch.randn(2, block.conv1.in_channels, _SPATIAL, _SPATIAL, generator=torch.Generator().manual_seed(4))
+        with torch.no_grad():
+            shortcut = x if block.downsample is None else block.downsample(x)
+            expected, got = F.relu(shortcut), block(x)
+        if not torch.allclose(got, expected, atol=1e-6):
+            gap = (got - expected).abs().max().item()
+            fail(check, f"after {call}, block {name} ({type(block).__name__}) of {label} does not compute "
+                         f"ReLU(shortcut(x)) (largest difference {gap:.3g}). Zero the weight γ (and the bias β) of "
+                         f"the last BatchNorm of its residual branch, {name}.{last_bn[name]}; find the blocks with "
+                         "model.modules() and isinstance." + (f" Besides, {changed}" if changed else ""))
+
+
+@self_check
 def check_zero_init(init_fn: Callable[[nn.Module], Any]) -> None:
     """Check a function that zero-initialises the residual branches of a network in place.
 
@@ -316,54 +389,17 @@ def check_zero_init(init_fn: Callable[[nn.Module], Any]) -> None:
     and on a 20-layer CIFAR network of bottlenecks (option B, so shortcuts with BatchNorm).
     """
     check = "check_zero_init"
-    if not callable(init_fn):
-        fail(check, f"pass your function itself, e.g. check_zero_init(my_zero_init), not {type(init_fn).__name__}")
+    require_callable(check, init_fn, "my_zero_init")
     tried = []
     for label, options in (("ResNet-20", {}), ("ResNet-20 with bottlenecks", {"block": "bottleneck"})):
-        with seeded(0):
-            model = create_model("resnet20", **options)
-        randomise_bn(model, seed=1)  # non-trivial BN statistics and scales everywhere …
-        blocks = _residual_blocks(model)
-        last_bn = {}
-        with torch.no_grad():
-            for name, block in blocks:
-                last_bn[name] = next(n for n, m in block.named_children() if m is block.last_bn)
-                block.last_bn.bias.zero_()  # … but β = 0 where a freshly built network has it: zeroing γ suffices
+        model, last_bn = _zero_init_subject(options)
         before = copy.deepcopy(model.state_dict())
-        call_checked(check, f"{name_of(init_fn)}(model) on {label}", init_fn, model)
-        # What changed besides the last BatchNorm of each branch …
-        allowed = {f"{name}.{bn}.{p}" for name, bn in last_bn.items() for p in ("weight", "bias")}
-        after = model.state_dict()
-        extra = [k for k in before if not torch.equal(before[k], after[k]) and k not in allowed]
-        changed = ""
-        if extra:
-            listing = ", ".join(extra[:4]) + (f" and {len(extra) - 4} more" if len(extra) > 4 else "")
-            if any(".downsample." in k for k in extra):
-                why = ("the shortcut's BatchNorm (downsample) must stay as it is: the shortcut is what carries the "
-                       "signal while the branches are zero")
-            elif any(k.endswith("weight") and after[k].dim() == 4 for k in extra):
-                why = ("zero the last BatchNorm's γ instead of convolution weights, so that every convolution keeps "
-                       "its He initialisation and only the BN scale has to grow during training")
-            else:
-                why = ("only the last BatchNorm of each residual branch should change: the stem and the other layers "
-                       "of each branch keep their initialisation")
-            changed = f"{name_of(init_fn)}(model) changed {listing} in {label}: {why}."
-        # … and is every block identity-plus-ReLU?
-        model.eval()
-        for name, block in blocks:
-            x = torch.randn(2, block.conv1.in_channels, _SPATIAL, _SPATIAL, generator=torch.Generator().manual_seed(4))
-            with torch.no_grad():
-                shortcut = x if block.downsample is None else block.downsample(x)
-                expected, got = F.relu(shortcut), block(x)
-            if not torch.allclose(got, expected, atol=1e-6):
-                gap = (got - expected).abs().max().item()
-                fail(check, f"after {name_of(init_fn)}(model), block {name} ({type(block).__name__}) of {label} "
-                             f"does not compute ReLU(shortcut(x)) (largest difference {gap:.3g}). "
-                             f"Zero the weight γ (and the bias β) of the last BatchNorm of its residual branch, "
-                             f"{name}.{last_bn[name]}; find the blocks with model.modules() and isinstance."
-                             + (f" Besides, {changed}" if changed else ""))
+        call = f"{display_name(init_fn)}(model)"
+        run_student_code(check, f"{call} on {label}", init_fn, model)
+        changed = _unexpected_changes(before, model.state_dict(), last_bn, call, label)
+        _check_blocks_start_as_shortcut(check, model, last_bn, call, label, changed)
         if changed:
             fail(check, changed)
-        tried.append(f"{label} ({len(blocks)} blocks)")
-    passed(check, f"{name_of(init_fn)} zeroes exactly the last BatchNorm of every residual branch, so each block "
+        tried.append(f"{label} ({len(last_bn)} blocks)")
+    succeed(check, f"{display_name(init_fn)} zeroes exactly the last BatchNorm of every residual branch, so each block "
             f"starts as ReLU(shortcut(x)) — checked on {' and '.join(tried)}.")

@@ -1,54 +1,51 @@
-"""Chapter 5 (training ResNets on CIFAR-10): self-checks.
+"""Chapter 5 (*Training ResNets on CIFAR-10*): the self-checks of its four graded exercises.
+
+- ``ex-ch5-lr-at`` — the paper's step schedule (He et al. 2015, §4.2): :func:`check_lr_schedule`,
+  solution :func:`reference_lr_at`;
+- ``ex-ch5-confusion`` — accuracy and per-class recall from a confusion matrix:
+  :func:`check_confusion_summary`, solution :func:`reference_confusion_summary`;
+- ``ex-ch5-crop-flip`` — §4.2's augmentation (pad 4, random 32×32 crop, horizontal flip) for a
+  batch: :func:`check_crop_flip`, solution :func:`reference_crop_flip`;
+- ``ex-ch5-no-decay`` — optimiser groups without weight decay on BatchNorm parameters and
+  biases: :func:`check_param_groups`, solution :func:`reference_param_groups`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from resnet_course.exercises.checking import (
-    call_checked,
+    as_number,
+    close_enough,
+    display_name,
     fail,
-    name_of,
-    passed,
-    shape_text,
-    small_and_fast,
+    format_shape,
+    require_callable,
+    run_student_code,
+    self_check,
+    succeed,
 )
 from resnet_course.nn.registry import create_model
 
 __all__ = [
-    "check_confusion_summary", "check_crop_flip", "check_lr_schedule", "check_param_groups", "close_enough",
-    "PAPER_ITERATIONS", "reference_confusion_summary", "reference_crop_flip", "reference_lr_at",
-    "reference_param_groups"
+    "PAPER_ITERATIONS",
+    "check_confusion_summary",
+    "check_crop_flip",
+    "check_lr_schedule",
+    "check_param_groups",
+    "reference_confusion_summary",
+    "reference_crop_flip",
+    "reference_lr_at",
+    "reference_param_groups",
 ]
 
 
-# ======================================================================================
-# Chapter 5: training ResNets on CIFAR-10
-# ======================================================================================
-
 PAPER_ITERATIONS = 64_000  # He et al. 2015 §4.2: 64k iterations, lr / 10 at 32k and 48k
-
-
-def _scalar(check: str, value: Any, what: str) -> float:
-    """One number from a float, an int, a NumPy scalar or a one-element tensor."""
-    if isinstance(value, Tensor):
-        if value.numel() != 1:
-            fail(check, f"{what} returned a tensor of shape {shape_text(value)}; return one number")
-        value = value.item()
-    if isinstance(value, (bool, str, bytes)):
-        fail(check, f"{what} returned {type(value).__name__} {value!r}; return a number")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        fail(check, f"{what} returned {type(value).__name__}; return a number")
-
-
-def close_enough(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-9 + 1e-6 * abs(b)
 
 
 # --------------------------------------------------------------------------- the paper's step schedule
@@ -67,32 +64,32 @@ def reference_lr_at(step: int) -> float:
     return 0.001
 
 
-@small_and_fast
+@self_check
 def check_lr_schedule(lr_at: Callable[[int], Any]) -> None:
     """Check ``lr_at(step)``, the paper's learning rate at an iteration (He et al. 2015, §4.2).
 
-    Compared with ``0.1 * resnet_course.train.schedule_multiplier("paper", 64_000)`` at the
+    Compared with ``0.1 * resnet_course.training.optim.schedule_multiplier("paper", 64_000)`` at the
     start, on both sides of each division (32k and 48k, steps counted from 0) and at the end.
     """
     from resnet_course.training.optim import schedule_multiplier
 
     check = "check_lr_schedule"
-    if not callable(lr_at):
-        fail(check, f"pass your function itself, e.g. check_lr_schedule(lr_at), not {type(lr_at).__name__}")
+    require_callable(check, lr_at, "lr_at")
     multiplier = schedule_multiplier("paper", PAPER_ITERATIONS)
     steps = (0, 1, 1_000, 16_000, 31_998, 31_999, 32_000, 32_001, 40_000, 47_999, 48_000, 48_001, 56_000, 63_999)
-    got = {s: _scalar(check, call_checked(check, f"{name_of(lr_at)}({s})", lr_at, s), f"{name_of(lr_at)}({s})") for s in steps}
+    calls = {s: f"{display_name(lr_at)}({s})" for s in steps}
+    got = {s: as_number(check, run_student_code(check, calls[s], lr_at, s), calls[s]) for s in steps}
     expected = {s: 0.1 * multiplier(s) for s in steps}
     wrong = [s for s in steps if not close_enough(got[s], expected[s])]
     if not wrong:
-        passed(check, f"{name_of(lr_at)} gives 0.1 for steps 0-31,999, 0.01 from step 32,000 and 0.001 from step "
+        succeed(check, f"{display_name(lr_at)} gives 0.1 for steps 0-31,999, 0.01 from step 32,000 and 0.001 from step "
                        "48,000 to 63,999: the same as 0.1 × schedule_multiplier('paper', 64_000).")
         return
     if all(close_enough(got[s], multiplier(s)) for s in steps):
-        fail(check, f"{name_of(lr_at)}(0) is {got[0]:g}: that is the multiplier of the base learning rate, not the "
+        fail(check, f"{display_name(lr_at)}(0) is {got[0]:g}: that is the multiplier of the base learning rate, not the "
                      "learning rate. Multiply by the paper's base lr, 0.1.")
     if not close_enough(got[0], 0.1):
-        fail(check, f"{name_of(lr_at)}(0) is {got[0]:g}; the paper starts at lr 0.1.")
+        fail(check, f"{display_name(lr_at)}(0) is {got[0]:g}; the paper starts at lr 0.1.")
     for boundary, before, after in ((32_000, 0.1, 0.01), (48_000, 0.01, 0.001)):
         if close_enough(got[boundary], before) and close_enough(got[boundary + 1], after):
             fail(check, f"at step {boundary:,} your lr is still {before:g}, one step late: steps count from 0, so "
@@ -132,65 +129,77 @@ def _confusion_cases() -> list[Tensor]:
     return [small, big]
 
 
-@small_and_fast
+def _check_accuracy(check: str, what: str, accuracy: float, matrix: Tensor) -> None:
+    """The accuracy must be the trace over the total; name a percentage, the balanced accuracy or a raw count."""
+    m = matrix.double()
+    true_accuracy, true_recall = reference_confusion_summary(matrix)
+    if close_enough(accuracy, true_accuracy):
+        return
+    if close_enough(accuracy, 100 * true_accuracy):
+        hint = "that is a percentage; return a fraction between 0 and 1"
+    elif close_enough(accuracy, float(true_recall.mean())):
+        hint = ("that is the mean of the per-class recalls (the 'balanced accuracy'); the accuracy counts "
+                "images, not classes: the correct predictions (the diagonal) over all images")
+    elif close_enough(accuracy, float(m.trace())):
+        hint = "that is the number of correct predictions; divide by the number of images, matrix.sum()"
+    else:
+        hint = "the accuracy is the diagonal's sum (correct predictions) over the sum of all entries"
+    fail(check, f"{what}: accuracy {accuracy:.4g}, expected {true_accuracy:.4g} — {hint}.")
+
+
+def _check_recall(check: str, what: str, recall: Tensor, matrix: Tensor) -> None:
+    """The recall must be the diagonal over the row sums; name percentages, the precision or raw counts."""
+    m = matrix.double()
+    _, true_recall = reference_confusion_summary(matrix)
+    if recall.numel() != m.shape[0]:
+        fail(check, f"{what}: the recall has {recall.numel()} entries; return one per class ({m.shape[0]})")
+    if torch.allclose(recall, true_recall, atol=1e-6):
+        return
+    if torch.allclose(recall, 100 * true_recall, atol=1e-4):
+        hint = "those are percentages; return fractions between 0 and 1"
+    elif torch.allclose(recall, m.diagonal() / m.sum(dim=0), atol=1e-6):
+        hint = ("you divided by the column sums, which gives the precision (of the images predicted as k, how "
+                "many are k); the recall divides by the row sums: of the images that are k, how many were "
+                "predicted as k")
+    elif torch.allclose(recall, m.diagonal() / m.sum(), atol=1e-6):
+        hint = ("you divided by the number of all images; divide each diagonal entry by its row's sum, the "
+                "number of images of that class")
+    elif torch.allclose(recall, m.diagonal(), atol=1e-6):
+        hint = "those are the counts of correct predictions; divide each by its row's sum"
+    else:
+        hint = "the recall of class k is matrix[k, k] / matrix[k].sum()"
+    fail(check, f"{what}: recall {[round(float(r), 4) for r in recall[:4]]}…, expected "
+                 f"{[round(float(r), 4) for r in true_recall[:4]]}… — {hint}.")
+
+
+@self_check
 def check_confusion_summary(fn: Callable[[Tensor], Any]) -> None:
     """Check ``fn(matrix) -> (accuracy, recall)`` on confusion matrices with unequal class counts.
 
     ``matrix[i, j]`` counts the images of true class ``i`` predicted as ``j`` (as
-    :func:`resnet_course.train.confusion_matrix` returns); ``accuracy`` is a fraction and
-    ``recall`` a vector with one fraction per class.
+    :func:`resnet_course.training.evaluation.confusion_matrix` returns); ``accuracy`` is a
+    fraction and ``recall`` a vector with one fraction per class.
     """
     check = "check_confusion_summary"
-    if not callable(fn):
-        fail(check, f"pass your function itself, e.g. check_confusion_summary(summary), not {type(fn).__name__}")
+    require_callable(check, fn, "summary")
     for matrix in _confusion_cases():
         k = matrix.shape[0]
-        what = f"{name_of(fn)} on a {k}×{k} matrix"
+        what = f"{display_name(fn)} on a {k}×{k} matrix"
         given = matrix.clone()
-        result = call_checked(check, what, fn, given)
+        result = run_student_code(check, what, fn, given)
         if not torch.equal(given, matrix):
             fail(check, f"{what} changed the matrix it was given (an in-place operation): compute new tensors")
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             fail(check, f"{what} returned {type(result).__name__}; return a pair (accuracy, recall)")
-        accuracy = _scalar(check, result[0], f"{what} (the accuracy)")
+        accuracy = as_number(check, result[0], f"{what} (the accuracy)")
         try:
             recall = torch.as_tensor(result[1]).double().flatten()
         except (TypeError, ValueError, RuntimeError):
             fail(check, f"{what}: the recall is {type(result[1]).__name__}; return one number per class "
                          "(a tensor or a list)")
-        m = matrix.double()
-        true_accuracy, true_recall = reference_confusion_summary(matrix)
-        if not close_enough(accuracy, true_accuracy):
-            if close_enough(accuracy, 100 * true_accuracy):
-                hint = "that is a percentage; return a fraction between 0 and 1"
-            elif close_enough(accuracy, float(true_recall.mean())):
-                hint = ("that is the mean of the per-class recalls (the 'balanced accuracy'); the accuracy counts "
-                        "images, not classes: the correct predictions (the diagonal) over all images")
-            elif close_enough(accuracy, float(m.trace())):
-                hint = "that is the number of correct predictions; divide by the number of images, matrix.sum()"
-            else:
-                hint = "the accuracy is the diagonal's sum (correct predictions) over the sum of all entries"
-            fail(check, f"{what}: accuracy {accuracy:.4g}, expected {true_accuracy:.4g} — {hint}.")
-        if recall.numel() != k:
-            fail(check, f"{what}: the recall has {recall.numel()} entries; return one per class ({k})")
-        if torch.allclose(recall, true_recall, atol=1e-6):
-            continue
-        if torch.allclose(recall, 100 * true_recall, atol=1e-4):
-            hint = "those are percentages; return fractions between 0 and 1"
-        elif torch.allclose(recall, m.diagonal() / m.sum(dim=0), atol=1e-6):
-            hint = ("you divided by the column sums, which gives the precision (of the images predicted as k, how "
-                    "many are k); the recall divides by the row sums: of the images that are k, how many were "
-                    "predicted as k")
-        elif torch.allclose(recall, m.diagonal() / m.sum(), atol=1e-6):
-            hint = ("you divided by the number of all images; divide each diagonal entry by its row's sum, the "
-                    "number of images of that class")
-        elif torch.allclose(recall, m.diagonal(), atol=1e-6):
-            hint = "those are the counts of correct predictions; divide each by its row's sum"
-        else:
-            hint = "the recall of class k is matrix[k, k] / matrix[k].sum()"
-        fail(check, f"{what}: recall {[round(float(r), 4) for r in recall[:4]]}…, expected "
-                     f"{[round(float(r), 4) for r in true_recall[:4]]}… — {hint}.")
-    passed(check, f"{name_of(fn)} gives the accuracy (correct images over all images) and each class's recall "
+        _check_accuracy(check, what, accuracy, matrix)
+        _check_recall(check, what, recall, matrix)
+    succeed(check, f"{display_name(fn)} gives the accuracy (correct images over all images) and each class's recall "
                    "(diagonal over row sum), also when the classes have different numbers of images.")
 
 
@@ -216,55 +225,24 @@ def _cut(padded: Tensor, dy: Tensor, dx: Tensor, flips: Tensor, height: int, wid
     return torch.where(flips.view(-1, 1, 1, 1), crops.flip(3), crops)
 
 
-@small_and_fast
-def check_crop_flip(fn: Callable[..., Any]) -> None:
-    """Check ``fn(images, dy, dx, flips)`` (with ``pad=4`` by default) against :func:`reference_crop_flip`.
-
-    The batch is ``uint8`` B×3×H×W with H ≠ W (so rows and columns cannot be swapped
-    unnoticed), offsets include 0 and 2·pad, and some images are flipped.
-    """
-    check = "check_crop_flip"
-    if not callable(fn):
-        fail(check, f"pass your function itself, e.g. check_crop_flip(crop_flip), not {type(fn).__name__}")
-    pad = 4
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(1, 256, (6, 3, 10, 12), dtype=torch.uint8, generator=generator)  # no zero pixels
-    dy = torch.tensor([0, 8, 3, 4, 8, 1])
-    dx = torch.tensor([8, 0, 6, 4, 2, 7])
-    flips = torch.tensor([False, True, True, False, True, False])
-    given = images.clone()
-    what = f"{name_of(fn)}(images, dy, dx, flips)"
-    out = call_checked(check, what, fn, given, dy.clone(), dx.clone(), flips.clone())
-    if not torch.equal(given, images):
-        fail(check, f"{what} changed the input images in place; build the crops as new tensors")
-    if not isinstance(out, Tensor):
-        fail(check, f"{what} returned {type(out).__name__}; return a tensor B×3×H×W")
-    if tuple(out.shape) != tuple(images.shape):
-        fail(check, f"for a batch of shape {shape_text(images)} {what} returned {shape_text(out)}; the crops must have the "
-                     f"images' own size (pad by {pad} on each side, then cut H×W back out)")
-    expected = reference_crop_flip(images, dy, dx, flips, pad)
-    got = out.detach().to(torch.int64)
-    if torch.equal(got, expected.long()):
-        passed(check, f"{name_of(fn)} pads with {pad} zero pixels, crops at (dy, dx) of the padded image and mirrors "
-                       "left-right where flips is true, for every image of the batch.")
-        return
-
+def _diagnose_crop_flip(check: str, got: Tensor, images: Tensor, dy: Tensor, dx: Tensor, flips: Tensor,
+                        pad: int) -> None:
+    """Fail with the slip that explains ``got``, if it is one of the usual ones (else return)."""
     def same(candidate: Tensor) -> bool:
         return torch.equal(got, candidate.long())
 
-    if same(reference_crop_flip(images, dy, dx, torch.zeros_like(flips), pad)):
+    unflipped = torch.zeros_like(flips)
+    if same(reference_crop_flip(images, dy, dx, unflipped, pad)):
         fail(check, "no image is mirrored: where flips[b] is true, flip the crop left-right (torch.flip(crop, "
                      "dims=[-1]))")
     if same(reference_crop_flip(images, dy, dx, ~flips, pad)):
         fail(check, "the images where flips[b] is False are mirrored and the others are not: flip where it is True")
-    vertical = reference_crop_flip(images, dy, dx, torch.zeros_like(flips), pad)
-    vertical = torch.where(flips.view(-1, 1, 1, 1), vertical.flip(2), vertical)
-    if same(vertical):
+    vertical = reference_crop_flip(images, dy, dx, unflipped, pad)
+    if same(torch.where(flips.view(-1, 1, 1, 1), vertical.flip(2), vertical)):
         fail(check, "you flipped up-down (dimension 2, the rows); the augmentation mirrors left-right: the last "
                      "dimension, the columns (dims=[3] or [-1])")
-    flipped_first = reference_crop_flip(torch.where(flips.view(-1, 1, 1, 1), images.flip(3), images), dy, dx,
-                                        torch.zeros_like(flips), pad)
-    if same(flipped_first):
+    if same(reference_crop_flip(torch.where(flips.view(-1, 1, 1, 1), images.flip(3), images), dy, dx, unflipped,
+                                pad)):
         fail(check, "you flip before you crop. As a random augmentation that is just as good, but the offsets "
                      "(dy, dx) are defined on the padded *unflipped* image: crop first, then mirror the crop (this "
                      "is how TensorLoader applies them)")
@@ -278,10 +256,43 @@ def check_crop_flip(fn: Callable[..., Any]) -> None:
             fail(check, f"the border is filled by '{mode}' padding; the paper (and torchvision's "
                          "RandomCrop(padding=4)) pad with zeros: F.pad(images, (4, 4, 4, 4)) with its default "
                          "mode='constant'")
-    wrong = [b for b in range(images.shape[0]) if not torch.equal(got[b], expected[b].long())]
-    b = wrong[0]
+
+
+@self_check
+def check_crop_flip(fn: Callable[..., Any]) -> None:
+    """Check ``fn(images, dy, dx, flips)`` (with ``pad=4`` by default) against :func:`reference_crop_flip`.
+
+    The batch is ``uint8`` B×3×H×W with H ≠ W (so rows and columns cannot be swapped
+    unnoticed), offsets include 0 and 2·pad, and some images are flipped.
+    """
+    check = "check_crop_flip"
+    require_callable(check, fn, "crop_flip")
+    pad = 4
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(1, 256, (6, 3, 10, 12), dtype=torch.uint8, generator=generator)  # no zero pixels
+    dy = torch.tensor([0, 8, 3, 4, 8, 1])
+    dx = torch.tensor([8, 0, 6, 4, 2, 7])
+    flips = torch.tensor([False, True, True, False, True, False])
+    given = images.clone()
+    what = f"{display_name(fn)}(images, dy, dx, flips)"
+    out = run_student_code(check, what, fn, given, dy.clone(), dx.clone(), flips.clone())
+    if not torch.equal(given, images):
+        fail(check, f"{what} changed the input images in place; build the crops as new tensors")
+    if not isinstance(out, Tensor):
+        fail(check, f"{what} returned {type(out).__name__}; return a tensor B×3×H×W")
+    if tuple(out.shape) != tuple(images.shape):
+        fail(check, f"for a batch of shape {format_shape(images)} {what} returned {format_shape(out)}; the crops "
+                     f"must have the images' own size (pad by {pad} on each side, then cut H×W back out)")
+    expected = reference_crop_flip(images, dy, dx, flips, pad).long()
+    got = out.detach().to(torch.int64)
+    if torch.equal(got, expected):
+        succeed(check, f"{display_name(fn)} pads with {pad} zero pixels, crops at (dy, dx) of the padded image and "
+                       "mirrors left-right where flips is true, for every image of the batch.")
+        return
+    _diagnose_crop_flip(check, got, images, dy, dx, flips, pad)
+    b = next(b for b in range(images.shape[0]) if not torch.equal(got[b], expected[b]))
     fail(check, f"image {b} (dy={int(dy[b])}, dx={int(dx[b])}, flip={bool(flips[b])}) differs from the expected "
-                 f"crop in {int((got[b] != expected[b].long()).sum())} of {expected[b].numel()} values. Output pixel "
+                 f"crop in {int((got[b] != expected[b]).sum())} of {expected[b].numel()} values. Output pixel "
                  f"(i, j) is pixel (dy + i, dx + j) of the image padded with {pad} zeros on each side, i.e. pixel "
                  f"(dy + i − {pad}, dx + j − {pad}) of the image, or 0 outside it.")
 
@@ -292,13 +303,14 @@ def check_crop_flip(fn: Callable[..., Any]) -> None:
 def reference_param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Two optimiser parameter groups: weight decay on the weight matrices and kernels, none on
     the 1-d parameters (BatchNorm γ and β, biases) -- the reference of ``ex-ch5-no-decay``,
-    as :func:`resnet_course.train.make_optimizer` does with ``decay_bn_and_bias=False``."""
+    as :func:`resnet_course.training.make_optimizer` does with ``decay_bn_and_bias=False``."""
     params = [p for p in model.parameters() if p.requires_grad]
     return [{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
             {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
 
 
 def _kind(name: str, p: Tensor, model: nn.Module) -> str:
+    """What parameter ``name`` is, in words: a BatchNorm γ or β, a bias, a kernel or a fully connected weight."""
     owner = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
     if isinstance(owner, nn.modules.batchnorm._BatchNorm):
         return "BatchNorm γ (weight)" if name.endswith("weight") else "BatchNorm β (bias)"
@@ -307,22 +319,9 @@ def _kind(name: str, p: Tensor, model: nn.Module) -> str:
     return "convolution kernel" if p.ndim == 4 else "fully connected weight"
 
 
-@small_and_fast
-def check_param_groups(fn: Callable[[nn.Module, float], Any]) -> None:
-    """Check ``fn(model, weight_decay)`` -> parameter groups for ``torch.optim.SGD`` that exempt
-    BatchNorm parameters and biases from weight decay and decay everything else.
-
-    Tried on ResNet-20 with projection shortcuts (option B: its ``downsample.1`` BatchNorms
-    are not called ``bn…``). A group without a ``"weight_decay"`` key gets the optimiser's
-    default, here ``weight_decay``, as it would in ``SGD(groups, lr=…, weight_decay=…)``.
-    """
-    check = "check_param_groups"
-    if not callable(fn):
-        fail(check, f"pass your function itself, e.g. check_param_groups(param_groups), not {type(fn).__name__}")
-    model = create_model("resnet20", shortcut="B")
-    weight_decay = 5e-4
-    what = f"{name_of(fn)}(model, {weight_decay})"
-    groups = call_checked(check, what, fn, model, weight_decay)
+def _decay_per_parameter(check: str, groups: Any, model: nn.Module, weight_decay: float,
+                         what: str) -> dict[str, float]:
+    """Each parameter's weight decay in ``groups``; every parameter must be in exactly one group."""
     if isinstance(groups, dict) or not isinstance(groups, (list, tuple)):
         fail(check, f"{what} returned {type(groups).__name__}; return a list of groups, each a dict "
                      "{'params': [...], 'weight_decay': ...}")
@@ -331,9 +330,8 @@ def check_param_groups(fn: Callable[[nn.Module, float], Any]) -> None:
     for i, group in enumerate(groups):
         if not isinstance(group, dict) or "params" not in group:
             fail(check, f"group {i} is {type(group).__name__}, not a dict with a 'params' list")
-        params = list(group["params"])
-        decay = _scalar(check, group.get("weight_decay", weight_decay), f"group {i}'s weight_decay")
-        for p in params:
+        decay = as_number(check, group.get("weight_decay", weight_decay), f"group {i}'s weight_decay")
+        for p in list(group["params"]):
             if id(p) not in names:
                 fail(check, f"group {i} holds a tensor that is not a parameter of the model")
             decay_of.setdefault(names[id(p)], []).append(decay)
@@ -345,27 +343,47 @@ def check_param_groups(fn: Callable[[nn.Module, float], Any]) -> None:
     if twice:
         fail(check, f"{len(twice)} parameter(s) are in more than one group, e.g. {', '.join(twice[:3])} "
                      "(torch.optim refuses that): put each in exactly one")
+    return {name: decays[0] for name, decays in decay_of.items()}
+
+
+def _wrong_decay_hint(kind: str, weight_decay: float) -> str:
+    """What to do about a kind of parameter (as :func:`_kind` names it) that has the wrong weight decay."""
+    if kind in ("convolution kernel", "fully connected weight"):
+        return (f"the {kind}s must keep weight decay {weight_decay:g} (the function's argument): only 1-d parameters "
+                "are exempt — select by p.ndim, not by name")
+    if kind.startswith("BatchNorm"):
+        return ("BatchNorm parameters must have weight_decay 0. Names are unreliable (this network's shortcut "
+                "BatchNorms are called downsample.1, not bn…): every 1-d parameter, p.ndim <= 1, is a BN γ/β or a "
+                "bias")
+    return "biases must have weight_decay 0, like the BatchNorm parameters: exempt every parameter with p.ndim <= 1"
+
+
+@self_check
+def check_param_groups(fn: Callable[[nn.Module, float], Any]) -> None:
+    """Check ``fn(model, weight_decay)`` -> parameter groups for ``torch.optim.SGD`` that exempt
+    BatchNorm parameters and biases from weight decay and decay everything else.
+
+    Tried on ResNet-20 with projection shortcuts (option B: its ``downsample.1`` BatchNorms
+    are not called ``bn…``). A group without a ``"weight_decay"`` key gets the optimiser's
+    default, here ``weight_decay``, as it would in ``SGD(groups, lr=…, weight_decay=…)``.
+    """
+    check = "check_param_groups"
+    require_callable(check, fn, "param_groups")
+    model = create_model("resnet20", shortcut="B")
+    weight_decay = 5e-4
+    what = f"{display_name(fn)}(model, {weight_decay})"
+    decay_of = _decay_per_parameter(check, run_student_code(check, what, fn, model, weight_decay), model,
+                                    weight_decay, what)
     problems: dict[str, list[str]] = {}
     for name, p in model.named_parameters():
         want = weight_decay if p.ndim > 1 else 0.0
-        got = decay_of[name][0]
-        if not close_enough(got, want):
-            problems.setdefault(_kind(name, p, model), []).append(f"{name} (weight_decay={got:g})")
-    if not problems:
-        n_decay = sum(1 for p in model.parameters() if p.ndim > 1)
-        n_free = sum(1 for p in model.parameters() if p.ndim <= 1)
-        passed(check, f"{n_decay} weight tensors (kernels and the classifier's matrix) get weight decay "
-                       f"{weight_decay:g}, the {n_free} BatchNorm γ/β and bias tensors none, each in exactly one group.")
-        return
-    kind, examples = next(iter(problems.items()))
-    if kind in ("convolution kernel", "fully connected weight"):
-        hint = (f"the {kind}s must keep weight decay {weight_decay:g} (the function's argument): only 1-d parameters "
-                "are exempt — select by p.ndim, not by name")
-    elif kind.startswith("BatchNorm"):
-        hint = ("BatchNorm parameters must have weight_decay 0. Names are unreliable (this network's shortcut "
-                "BatchNorms are called downsample.1, not bn…): every 1-d parameter, p.ndim <= 1, is a BN γ/β or a "
-                "bias")
-    else:
-        hint = "biases must have weight_decay 0, like the BatchNorm parameters: exempt every parameter with p.ndim <= 1"
-    fail(check, f"{len(examples)} {kind} tensor(s) have the wrong weight decay, e.g. {', '.join(examples[:2])}: "
-                 f"{hint}.")
+        if not close_enough(decay_of[name], want):
+            problems.setdefault(_kind(name, p, model), []).append(f"{name} (weight_decay={decay_of[name]:g})")
+    if problems:
+        kind, examples = next(iter(problems.items()))
+        fail(check, f"{len(examples)} {kind} tensor(s) have the wrong weight decay, e.g. {', '.join(examples[:2])}: "
+                     f"{_wrong_decay_hint(kind, weight_decay)}.")
+    n_decay = sum(1 for p in model.parameters() if p.ndim > 1)
+    n_free = sum(1 for p in model.parameters() if p.ndim <= 1)
+    succeed(check, f"{n_decay} weight tensors (kernels and the classifier's matrix) get weight decay "
+                   f"{weight_decay:g}, the {n_free} BatchNorm γ/β and bias tensors none, each in exactly one group.")

@@ -1,11 +1,27 @@
-"""The machinery the chapters' self-checks share.
+"""The machinery every chapter's self-checks share.
+
+A self-check is a function ``check_…(student_code)`` decorated with :func:`self_check`. It
+runs the student's code through :func:`run_student_code` (so that any exception becomes a
+message that says where it happened), compares what comes back with the package's reference,
+and ends either in :func:`fail` (an :class:`ExerciseError` naming the mistake and its fix) or
+in :func:`succeed` (one line starting with ``✓``). The helpers below are the pieces several
+chapters need:
+
+- reporting: :class:`ExerciseError`, :func:`fail`, :func:`succeed`, :func:`format_shape`,
+  :func:`display_name`;
+- running student code: :func:`self_check`, :func:`seeded`, :func:`run_student_code`,
+  :func:`require_callable`, :func:`as_number`, :func:`close_enough`;
+- comparing networks: :func:`randomise_batchnorm`, :func:`transplant_weights`,
+  :func:`parameter_listing`, :func:`count_conv_biases`, :func:`count_batchnorm_parameters`,
+  :func:`check_forward_backward`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Callable, Iterator, NoReturn, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NoReturn
 
 import torch
 from torch import Tensor, nn
@@ -14,14 +30,27 @@ from resnet_course.lessons.analysis.gradients import single_thread
 from resnet_course.nn.summary import count_parameters
 
 __all__ = [
-    "bn_param_count", "call_checked", "check_input_and_backward", "conv_bias_count", "ExerciseError", "fail",
-    "layer_listing", "name_of", "passed", "randomise_bn", "seeded", "shape_text", "small_and_fast", "transplant"
+    "ExerciseError",
+    "as_number",
+    "check_forward_backward",
+    "close_enough",
+    "count_batchnorm_parameters",
+    "count_conv_biases",
+    "display_name",
+    "fail",
+    "format_shape",
+    "parameter_listing",
+    "randomise_batchnorm",
+    "require_callable",
+    "run_student_code",
+    "seeded",
+    "self_check",
+    "succeed",
+    "transplant_weights",
 ]
 
 
-# ======================================================================================
-# Shared helpers
-# ======================================================================================
+# --------------------------------------------------------------------------- reporting
 
 
 class ExerciseError(AssertionError):
@@ -29,20 +58,27 @@ class ExerciseError(AssertionError):
 
 
 def fail(check: str, message: str) -> NoReturn:
+    """Stop the self-check ``check`` with an :class:`ExerciseError` whose text is ``"check: message"``."""
     raise ExerciseError(f"{check}: {message}")
 
 
-def passed(check: str, message: str) -> None:
+def succeed(check: str, message: str) -> None:
+    """Print the one line a passed self-check shows: ``✓ check: message``."""
     print(f"✓ {check}: {message}")
 
 
-def shape_text(tensor: Tensor | Sequence[int]) -> str:
+def format_shape(tensor: Tensor | Sequence[int]) -> str:
+    """A tensor's shape (or a shape) as the book writes it: ``2×16×32×32``."""
     shape = tensor.shape if isinstance(tensor, Tensor) else tensor
     return "×".join(map(str, shape))
 
 
-def name_of(obj: object) -> str:
+def display_name(obj: object) -> str:
+    """How a message names the student's function or class: its ``__name__``, else its type's."""
     return getattr(obj, "__name__", None) or type(obj).__name__
+
+
+# --------------------------------------------------------------------------- running the student's code
 
 
 @contextlib.contextmanager
@@ -53,11 +89,12 @@ def seeded(seed: int = 0) -> Iterator[None]:
         yield
 
 
-def small_and_fast(check_fn: Callable[..., None]) -> Callable[..., None]:
-    """Run a check with one CPU thread and its own random numbers.
+def self_check(check_fn: Callable[..., None]) -> Callable[..., None]:
+    """Decorate a self-check: run it on one CPU thread with its own random numbers.
 
     Its tensors are tiny, and on a busy machine thread hand-offs would cost ten times the
-    arithmetic. The caller's thread setting and random state are restored afterwards.
+    arithmetic. The caller's thread setting and random state are restored afterwards, so a
+    check never changes what the student's notebook draws next.
     """
     @functools.wraps(check_fn)
     def wrapper(*args: Any, **kwargs: Any) -> None:
@@ -66,8 +103,8 @@ def small_and_fast(check_fn: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-def call_checked(check: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call the student's code; any exception becomes an ExerciseError that says where it happened."""
+def run_student_code(check: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``; any exception becomes an :class:`ExerciseError` saying that ``what`` raised it."""
     try:
         return fn(*args, **kwargs)
     except ExerciseError:
@@ -76,8 +113,46 @@ def call_checked(check: str, what: str, fn: Callable[..., Any], *args: Any, **kw
         fail(check, f"{what} raised {type(error).__name__}: {error}")
 
 
-def randomise_bn(module: nn.Module, seed: int) -> None:
-    """Give every BatchNorm non-trivial running statistics and affine parameters."""
+def require_callable(check: str, obj: object, example: str, kind: str = "function") -> None:
+    """Fail unless ``obj`` can be called: "pass your function itself, e.g. check_x(example), not int"."""
+    if not callable(obj):
+        fail(check, f"pass your {kind} itself, e.g. {check}({example}), not {type(obj).__name__}")
+
+
+def as_number(check: str, value: Any, what: str, *, hint: str = "") -> float:
+    """The student's answer as one float: from a float, an int, a NumPy scalar or a one-element tensor.
+
+    A tensor of several elements, a bool, a string or anything ``float`` refuses fails with
+    "``what`` returned …; return one number``hint``" (``hint`` says which number, e.g.
+    " (the mean over the neighbouring pairs)").
+    """
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            fail(check, f"{what} returned a tensor of shape {format_shape(value)}; return one number{hint}")
+        value = value.item()
+    if isinstance(value, (bool, str, bytes)):
+        fail(check, f"{what} returned {type(value).__name__} {value!r}; return a number{hint}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        fail(check, f"{what} returned {type(value).__name__}; return a number{hint}")
+
+
+def close_enough(a: float, b: float) -> bool:
+    """``a`` equals ``b`` up to rounding: within 1e-9 absolute plus 1e-6 relative to ``b``."""
+    return abs(a - b) <= 1e-9 + 1e-6 * abs(b)
+
+
+# --------------------------------------------------------------------------- comparing networks
+
+
+def randomise_batchnorm(module: nn.Module, seed: int) -> None:
+    """Give every BatchNorm2d of ``module`` non-trivial running statistics and affine parameters.
+
+    A freshly built BatchNorm is the identity in eval mode (mean 0, variance 1, γ = 1, β = 0),
+    which would hide a BatchNorm in the wrong place; after this every one of them changes its
+    input. (``tests/nn/test_blocks.py`` has a test-local twin.)
+    """
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in module.modules():
@@ -88,8 +163,12 @@ def randomise_bn(module: nn.Module, seed: int) -> None:
                 m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
 
 
-def transplant(source: nn.Module, target: nn.Module) -> str | None:
-    """Copy ``source``'s state into ``target`` by name, else by position; say how, or None if impossible."""
+def transplant_weights(source: nn.Module, target: nn.Module) -> str | None:
+    """Copy ``source``'s state into ``target`` by name, else by position; say how, or None if impossible.
+
+    "By position" pairs the tensors in registration order when only the names differ, so a
+    student's block with its own attribute names can still be compared with the reference.
+    """
     src, dst = source.state_dict(), target.state_dict()
     if list(src) == list(dst) and all(src[k].shape == dst[k].shape for k in src):
         target.load_state_dict(src)
@@ -104,8 +183,8 @@ def transplant(source: nn.Module, target: nn.Module) -> str | None:
     return None
 
 
-def layer_listing(module: nn.Module) -> str:
-    """``conv1 36,864, bn1 128, …``: the parameters of each leaf layer that has any."""
+def parameter_listing(module: nn.Module) -> str:
+    """``conv1 36,864, bn1 128, …``: the parameters of each layer that has its own."""
     parts = []
     for name, m in module.named_modules():
         own = sum(p.numel() for p in m.parameters(recurse=False))
@@ -114,34 +193,52 @@ def layer_listing(module: nn.Module) -> str:
     return ", ".join(parts)
 
 
-def conv_bias_count(module: nn.Module) -> int:
+def count_conv_biases(module: nn.Module) -> int:
+    """How many parameters the convolutions' biases hold (0 when every one has ``bias=False``)."""
     return sum(m.bias.numel() for m in module.modules() if isinstance(m, nn.Conv2d) and m.bias is not None)
 
 
-def bn_param_count(module: nn.Module) -> int:
+def count_batchnorm_parameters(module: nn.Module) -> int:
+    """How many parameters (γ and β) the BatchNorm layers of ``module`` hold."""
     return sum(count_parameters(m) for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
 
 
-def check_input_and_backward(check: str, what: str, module: nn.Module, x: Tensor, raw: Tensor) -> Tensor:
+_SHAPE_MISMATCH_HINT = (
+    " Hint: the residual branch and the shortcut have different shapes — where a block changes the number of "
+    "channels or the spatial size, the shortcut must change them too (a projection)."
+)
+
+
+def check_forward_backward(check: str, what: str, module: nn.Module, x: Tensor, raw: Tensor) -> Tensor:
     """Run forward and backward; catch in-place changes of the input and of saved tensors.
 
     ``x`` is the output of a ReLU of ``raw`` (like the output of the previous block), so
     modifying it in place breaks the ReLU's backward pass as well as the first convolution's.
+    Afterwards every trainable parameter must have a gradient, and ``raw`` a finite, non-zero one.
     """
     version = x._version
     try:
         out = module(x)
     except Exception as error:  # noqa: BLE001
-        hint = ""
-        if "must match the size" in str(error):
-            hint = (" Hint: the residual branch and the shortcut have different shapes — where a block changes the "
-                    "number of channels or the spatial size, the shortcut must change them too (a projection).")
+        hint = _SHAPE_MISMATCH_HINT if "must match the size" in str(error) else ""
         fail(check, f"the forward pass of {what} raised {type(error).__name__}: {error}.{hint}")
     if x._version != version:
         fail(check, f"{what} changed its input x in place (an in-place addition such as `x += out` or "
                      "`identity += out`, where identity is x, or an in-place op applied to x). The caller's tensor is "
                      "overwritten, and autograd needs the original x for the backward pass of the first "
                      "convolution. Write `out = out + identity`: a new tensor, nothing overwritten.")
+    _backward(check, what, out)
+    if raw.grad is None or not torch.isfinite(raw.grad).all() or raw.grad.abs().sum() == 0:
+        fail(check, f"no gradient reaches the input of {what}: is the output computed from x with differentiable "
+                     "operations (no .detach(), no torch.no_grad(), no .data)?")
+    unused = [name for name, p in module.named_parameters() if p.requires_grad and p.grad is None]
+    if unused:
+        fail(check, f"parameter(s) {', '.join(unused)} of {what} received no gradient: are they used in forward()?")
+    return out
+
+
+def _backward(check: str, what: str, out: Tensor) -> None:
+    """Backpropagate a loss of ``out``, explaining autograd's in-place error in the course's words."""
     try:
         out.float().square().mean().backward()
     except RuntimeError as error:
@@ -151,10 +248,3 @@ def check_input_and_backward(check: str, what: str, module: nn.Module, x: Tensor
                          "compute its gradient). Write `out = out + identity` instead. "
                          f"PyTorch said: {str(error).split(' Hint:')[0]}")
         fail(check, f"the backward pass of {what} raised RuntimeError: {error}")
-    if raw.grad is None or not torch.isfinite(raw.grad).all() or raw.grad.abs().sum() == 0:
-        fail(check, f"no gradient reaches the input of {what}: is the output computed from x with differentiable "
-                     "operations (no .detach(), no torch.no_grad(), no .data)?")
-    unused = [name for name, p in module.named_parameters() if p.requires_grad and p.grad is None]
-    if unused:
-        fail(check, f"parameter(s) {', '.join(unused)} of {what} received no gradient: are they used in forward()?")
-    return out

@@ -1,9 +1,31 @@
-"""What only the book's chapters use: figures, diagrams, widgets, analyses and teaching tables.
+"""What only the book's chapters use: figures, diagrams, widgets, analyses, studies, verdicts and teaching tables.
 
-:mod:`~resnet_course.lessons.plots` (the chapters' figures), :mod:`~resnet_course.lessons.diagram`
-(architecture drawings), :mod:`~resnet_course.lessons.widgets` (interactive explorers),
-:mod:`~resnet_course.lessons.analysis` (gradients, shattering, learning the identity),
-:mod:`~resnet_course.lessons.lesion`, :mod:`~resnet_course.lessons.landscape` and
-:mod:`~resnet_course.lessons.transfer` (the studies of chapters 6 and 7, pure functions of networks
-and data) and :mod:`~resnet_course.lessons.teaching` (the teaching guide's tables).
+- :mod:`~resnet_course.lessons.plots` — the chapters' figures (``foundations``: chapters 1-2,
+  ``training``: chapters 5-6, ``understanding``: chapter 7);
+- :mod:`~resnet_course.lessons.analysis` — looking inside networks: gradients at initialisation,
+  gradient shattering, learning the identity, and their text tables (chapters 1-2);
+- :mod:`~resnet_course.lessons.diagram` — architecture drawings read from the model (chapter 4);
+- :mod:`~resnet_course.lessons.widgets` — interactive explorers with a static twin (chapters 2-3);
+- :mod:`~resnet_course.lessons.lesion`, :mod:`~resnet_course.lessons.landscape` and
+  :mod:`~resnet_course.lessons.transfer` — the studies of chapters 6 and 7, pure functions of
+  networks and data (their experiment runners are in :mod:`resnet_course.experiments`);
+- :mod:`~resnet_course.lessons.verdicts` — what the reference runs show, decided and phrased
+  from the numbers (degradation, the residual fix, Table 6's depth trend, transfer curves);
+- :mod:`~resnet_course.lessons.teaching` — the teaching guide's tables;
+- :mod:`~resnet_course.lessons.tracing` and :mod:`~resnet_course.lessons.labels` — the forward-pass
+  tracer and the networks' names the others share.
 """
+
+__all__ = [  # the subpackages and modules (``from resnet_course.lessons import plots, analysis``)
+    "analysis",
+    "diagram",
+    "labels",
+    "landscape",
+    "lesion",
+    "plots",
+    "teaching",
+    "tracing",
+    "transfer",
+    "verdicts",
+    "widgets",
+]

@@ -23,30 +23,33 @@ stages are ``nn.Sequential`` containers or its blocks sit in one flat ``nn.Seque
 from __future__ import annotations
 
 import copy
-import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from itertools import groupby
+from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from resnet_course.nn.blocks import (
-    BasicBlock,
-    Bottleneck,
-    PreActBasicBlock,
-    PreActBottleneck,
-    ZeroPadShortcut,
-)
+from resnet_course.lessons.analysis.gradients import BLOCK_CLASSES
+from resnet_course.lessons.labels import network_label
+from resnet_course.lessons.tracing import ModuleCall, trace_calls
+from resnet_course.nn.blocks import ZeroPadShortcut
 from resnet_course.nn.summary import count_parameters
 
 __all__ = [
-    "Architecture", "BlockInfo", "default_input_size", "describe_architecture", "draw_architecture", "Part",
-    "SHORTCUT_KINDS", "Stage"
+    "SHORTCUT_KINDS",
+    "Architecture",
+    "BlockInfo",
+    "Part",
+    "Stage",
+    "default_input_size",
+    "describe_architecture",
+    "draw_architecture",
 ]
 
 
-_BLOCK_CLASSES = (BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck)
 SHORTCUT_KINDS = ("identity", "zero-pad", "projection", "none")
 
 
@@ -74,6 +77,7 @@ class BlockInfo:
 
     @property
     def downsamples(self) -> bool:
+        """Whether the block halves the feature map (its output is smaller than its input)."""
         return len(self.output_shape) == 3 and self.output_shape[1] < self.input_shape[1]
 
 
@@ -86,15 +90,23 @@ class Stage:
 
     @property
     def block_type(self) -> str:
+        """The class name most of the stage's blocks have."""
         return Counter(b.kind for b in self.blocks).most_common(1)[0][0]
 
     @property
     def output_shape(self) -> tuple[int, ...]:
+        """The stage's output shape: its last block's (without the batch dimension)."""
         return self.blocks[-1].output_shape
 
     @property
     def shortcuts(self) -> list[str]:
+        """Each block's shortcut kind (one of :data:`SHORTCUT_KINDS`), in order."""
         return [b.shortcut for b in self.blocks]
+
+
+def _shape(shape: Sequence[int]) -> str:
+    """``32×16×16``."""
+    return "×".join(map(str, shape))
 
 
 @dataclass
@@ -109,39 +121,33 @@ class Architecture:
     head: list[Part] = field(default_factory=list)
 
     def __str__(self) -> str:
-        def runs(items: Sequence[str]) -> str:
-            out: list[list[Any]] = []
-            for item in items:
-                if out and out[-1][0] == item:
-                    out[-1][1] += 1
-                else:
-                    out.append([item, 1])
-            return ", ".join(f"{k}" + (f" ×{n}" if n > 1 else "") for k, n in out)
-
-        shape = "×".join
-        rows = [("stem", " · ".join(p.label for p in self.stem), shape(map(str, self.stem[-1].output_shape)))
-                if self.stem else None]
+        rows = []
+        if self.stem:
+            rows.append(("stem", " · ".join(p.label for p in self.stem), _shape(self.stem[-1].output_shape)))
         for stage in self.stages:
-            rows.append((stage.name, f"{len(stage.blocks)} × {stage.block_type}, shortcuts: {runs(stage.shortcuts)}",
-                         shape(map(str, stage.output_shape))))
+            shortcuts = ", ".join(kind + (f" ×{n}" if n > 1 else "")
+                                  for kind, n in ((k, len(list(g))) for k, g in groupby(stage.shortcuts)))
+            rows.append((stage.name, f"{len(stage.blocks)} × {stage.block_type}, shortcuts: {shortcuts}",
+                         _shape(stage.output_shape)))
         if self.head:
-            rows.append(("head", " · ".join(p.label for p in self.head), shape(map(str, self.head[-1].output_shape))))
-        body = [r for r in rows if r is not None]
-        w0 = max(len(r[0]) for r in body)
-        w1 = max(len(r[1]) for r in body)
-        lines = [f"{self.title}: input {shape(map(str, self.input_shape))}, {self.params:,} parameters"]
-        lines += [f"{a.ljust(w0)}  {b.ljust(w1)}  -> {c}" for a, b, c in body]
+            rows.append(("head", " · ".join(p.label for p in self.head), _shape(self.head[-1].output_shape)))
+        w0 = max(len(r[0]) for r in rows)
+        w1 = max(len(r[1]) for r in rows)
+        lines = [f"{self.title}: input {_shape(self.input_shape)}, {self.params:,} parameters"]
+        lines += [f"{a.ljust(w0)}  {b.ljust(w1)}  -> {c}" for a, b, c in rows]
         return "\n".join(lines)
 
 
 def _is_block(module: nn.Module) -> bool:
-    if isinstance(module, _BLOCK_CLASSES):
+    """A block of the package, or any module with a ``downsample``/``shortcut`` attribute and a convolution."""
+    if isinstance(module, BLOCK_CLASSES):
         return True
     has_shortcut_attr = hasattr(module, "downsample") or hasattr(module, "shortcut")
     return has_shortcut_attr and any(isinstance(m, nn.Conv2d) for m in module.modules())
 
 
 def _shortcut_kind(block: nn.Module) -> str:
+    """One of :data:`SHORTCUT_KINDS` for a block, read from its modules (else the shortcut's class name)."""
     if getattr(block, "has_shortcut", True) is False:
         return "none"
     shortcut = None
@@ -160,6 +166,7 @@ def _shortcut_kind(block: nn.Module) -> str:
 
 
 def _label(module: nn.Module, output_shape: tuple[int, ...]) -> str:
+    """A layer outside the blocks as the diagram labels it: ``conv 7×7/2, 64``, ``max-pool 3×3/2``, ``fc 64→10``."""
     if isinstance(module, nn.Conv2d):
         k, s = module.kernel_size[0], module.stride[0]
         return f"conv {k}×{k}" + (f"/{s}" if s > 1 else "") + f", {module.out_channels}"
@@ -178,17 +185,6 @@ def _label(module: nn.Module, output_shape: tuple[int, ...]) -> str:
     if isinstance(module, nn.Flatten):
         return "flatten"
     return type(module).__name__
-
-
-def _pretty_title(model: nn.Module) -> str:
-    arch = str(getattr(model, "arch", "") or "")
-    patterns = ((r"^resnet(\d+)$", "ResNet-{}"), (r"^resnet(\d+)_cifar$", "ResNet-{} (CIFAR stem)"),
-                (r"^plain(\d+)$", "plain-{}"), (r"^preact_resnet(\d+)$", "pre-activation ResNet-{}"))
-    for pattern, template in patterns:
-        match = re.match(pattern, arch)
-        if match:
-            return template.format(match.group(1))
-    return arch or type(model).__name__
 
 
 def default_input_size(model: nn.Module) -> tuple[int, int, int, int]:
@@ -214,6 +210,32 @@ def _units(module: nn.Module, prefix: str = "") -> list[tuple[str, str, nn.Modul
     return units
 
 
+def _stages(blocks: list[tuple[BlockInfo, str | None]]) -> list[Stage]:
+    """Group blocks into stages: by their container, or — for loose blocks — where width or map size changes."""
+    stages: list[Stage] = []
+    loose: set[int] = set()  # stages formed from blocks that sit in no container of their own
+    for info, container in blocks:
+        last = stages[-1] if stages else None
+        if container is not None:
+            if last is not None and last.name == container:
+                last.blocks.append(info)
+            else:
+                stages.append(Stage(container, [info]))
+        elif (last is not None and id(last) in loose and last.output_shape[0] == info.output_shape[0]
+              and not info.downsamples):
+            last.blocks.append(info)
+        else:
+            stages.append(Stage(f"stage {len(stages) + 1}", [info]))
+            loose.add(id(stages[-1]))
+    return stages
+
+
+def _parts(calls: Sequence[ModuleCall], units: dict[int, tuple[str, str, str | None]]) -> list[Part]:
+    """The stem's or the head's layers, in call order (``nn.Identity`` placeholders skipped)."""
+    return [Part(units[id(c.module)][1], _label(c.module, c.output_shape[1:]), c.output_shape[1:])
+            for c in calls if not isinstance(c.module, nn.Identity)]
+
+
 def describe_architecture(model: nn.Module, input_size: Sequence[int] | None = None) -> Architecture:
     """Stem, stages (blocks, shortcut kinds, output shapes) and head of ``model``, from its modules and one pass.
 
@@ -221,55 +243,22 @@ def describe_architecture(model: nn.Module, input_size: Sequence[int] | None = N
     The forward pass runs on a meta-device copy, so the model itself is not touched.
     """
     input_size = tuple(int(s) for s in (input_size or default_input_size(model)))
-    params = count_parameters(model)
     meta = copy.deepcopy(model).to("meta").eval()
-    units = _units(meta)
-    calls: list[tuple[str, str, nn.Module, str | None, tuple[int, ...], tuple[int, ...]]] = []
-    hooks = []
-    for kind, path, module, container in units:
-        def record(mod: nn.Module, inputs: tuple[Any, ...], output: Any, kind: str = kind, path: str = path,
-                   container: str | None = container) -> None:
-            first = inputs[0] if inputs and isinstance(inputs[0], Tensor) else None
-            in_shape = tuple(first.shape[1:]) if first is not None else ()
-            out_shape = tuple(output.shape[1:]) if isinstance(output, Tensor) else ()
-            calls.append((kind, path, mod, container, in_shape, out_shape))
-        hooks.append(module.register_forward_hook(record))
-    try:
-        with torch.no_grad():
-            meta(torch.empty(*input_size, device="meta"))
-    finally:
-        for hook in hooks:
-            hook.remove()
-
-    block_positions = [i for i, call in enumerate(calls) if call[0] == "block"]
-    if not block_positions:
+    found = _units(meta)
+    units = {id(module): (kind, path, container) for kind, path, module, container in found}
+    _, calls = trace_calls(meta, torch.empty(*input_size, device="meta"), [module for _, _, module, _ in found])
+    positions = [i for i, call in enumerate(calls) if units[id(call.module)][0] == "block"]
+    if not positions:
         raise ValueError(f"no residual blocks found in {type(model).__name__}: blocks are recognised by a "
                          "'downsample' or 'shortcut' attribute")
-    first_block, last_block = block_positions[0], block_positions[-1]
-    arch = Architecture(title=_pretty_title(model), input_shape=input_size[1:], params=params)
-    for kind, path, module, container, _in, out in calls[:first_block]:
-        if not isinstance(module, nn.Identity):
-            arch.stem.append(Part(path, _label(module, out), out))
-    for kind, path, module, container, _in, out in calls[last_block + 1:]:
-        if not isinstance(module, nn.Identity):
-            arch.head.append(Part(path, _label(module, out), out))
-    loose: set[int] = set()  # stages formed from blocks that sit in no container of their own
-    for kind, path, module, container, in_shape, out in calls[first_block:last_block + 1]:
-        if kind != "block":
-            continue
-        info = BlockInfo(path, type(module).__name__, _shortcut_kind(module), in_shape, out)
-        # A new stage starts with a new container or, for loose blocks, where the width or the map size changes.
-        last = arch.stages[-1] if arch.stages else None
-        if container is not None:
-            if last is not None and last.name == container:
-                last.blocks.append(info)
-            else:
-                arch.stages.append(Stage(container, [info]))
-        elif last is not None and id(last) in loose and last.output_shape[0] == out[0] and not info.downsamples:
-            last.blocks.append(info)
-        else:
-            arch.stages.append(Stage(f"stage {len(arch.stages) + 1}", [info]))
-            loose.add(id(arch.stages[-1]))
+    blocks = [(BlockInfo(units[id(c.module)][1], type(c.module).__name__, _shortcut_kind(c.module),
+                         c.input_shape[1:], c.output_shape[1:]), units[id(c.module)][2])
+              for c in calls[positions[0]:positions[-1] + 1] if units[id(c.module)][0] == "block"]
+    arch = Architecture(title=network_label(str(getattr(model, "arch", "") or "")) or type(model).__name__,
+                        input_shape=input_size[1:], params=count_parameters(model))
+    arch.stem = _parts(calls[:positions[0]], units)
+    arch.head = _parts(calls[positions[-1] + 1:], units)
+    arch.stages = _stages(blocks)
     return arch
 
 
@@ -288,6 +277,7 @@ _MAX_SLOTS = 6
 
 
 def _text_width(lines: Sequence[str]) -> float:
+    """The width of a box holding ``lines`` of 7.5-point text, in data units."""
     return _CHAR * max(len(line) for line in lines) + 0.35
 
 
@@ -296,6 +286,90 @@ def _slots(n: int) -> list[int | None]:
     if n <= _MAX_SLOTS:
         return list(range(n))
     return [0, 1, 2, 3, None, n - 1]
+
+
+_Box = tuple[str, float, Any]  # (kind: "stem" | "stage" | "head", width, what the box shows)
+
+
+def _boxes(arch: Architecture) -> list[_Box]:
+    """The diagram's boxes from left to right: the stem, one per stage, the head's groups; each with its width."""
+    boxes: list[_Box] = []
+    if arch.stem:
+        stem_lines = _group_labels([p.label for p in arch.stem]) + [f"→ {_shape(arch.stem[-1].output_shape)}"]
+        boxes.append(("stem", _text_width(stem_lines), stem_lines))
+    for stage in arch.stages:
+        lines = [f"{len(stage.blocks)} × {stage.block_type}",
+                 f"{stage.output_shape[0]} ch, {_shape(stage.output_shape[1:])}"]
+        width = max(len(_slots(len(stage.blocks))) * _SLOT + 0.4, _text_width(lines))
+        boxes.append(("stage", width, (stage, lines)))
+    for group in _head_groups(arch.head):
+        lines = _group_labels([p.label for p in group]) + [f"→ {_shape(group[-1].output_shape)}"]
+        boxes.append(("head", _text_width(lines), lines))
+    return boxes
+
+
+def _draw_block(ax: Any, cx: float, block: BlockInfo) -> None:
+    """One block: a small square ("/2" if it halves the map) and its shortcut arc above it, coloured by kind."""
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    ax.add_patch(Rectangle((cx - 0.12, -0.2), 0.24, 0.4, facecolor="white", edgecolor="0.2", lw=0.9, zorder=2))
+    if block.downsamples:
+        ax.text(cx, 0.0, "/2", ha="center", va="center", fontsize=6, zorder=3)
+    if block.shortcut != "none":
+        # From the path before the block to the path after it, over the block: the shortcut.
+        style = _STYLE.get(block.shortcut, _STYLE["projection"])
+        ax.add_patch(FancyArrowPatch((cx - 0.21, 0.0), (cx + 0.21, 0.0), connectionstyle="arc3,rad=-1.9",
+                                     arrowstyle="-", color=style["color"], linestyle=style["linestyle"],
+                                     lw=1.3 if block.shortcut == "projection" else 1.0, zorder=3))
+
+
+def _draw_stage(ax: Any, x: float, width: float, stage: Stage, lines: list[str]) -> None:
+    """A stage's box: its name, the signal path, one square per shown block (⋯ for the hidden ones), two lines."""
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(FancyBboxPatch((x, -1.0), width, 2.05, boxstyle="round,pad=0,rounding_size=0.12",
+                                facecolor="#eef3fb", edgecolor="0.3", lw=1.0))
+    ax.text(x + width / 2, 1.18, stage.name, ha="center", va="bottom", fontsize=8, fontweight="bold")
+    slots = _slots(len(stage.blocks))
+    left = x + (width - len(slots) * _SLOT) / 2
+    ax.plot([x, x + width], [0.0, 0.0], color="0.55", lw=0.8, zorder=1)
+    for k, slot in enumerate(slots):
+        cx = left + (k + 0.5) * _SLOT
+        if slot is None:
+            ax.text(cx, 0.0, "⋯", ha="center", va="center", fontsize=9,
+                    bbox={"facecolor": "#eef3fb", "edgecolor": "none", "pad": 0.5})
+        else:
+            _draw_block(ax, cx, stage.blocks[slot])
+    ax.text(x + width / 2, -0.5, lines[0], ha="center", va="center", fontsize=7.5)
+    ax.text(x + width / 2, -0.78, lines[1], ha="center", va="center", fontsize=7.5, color="0.25")
+
+
+def _draw_text_box(ax: Any, x: float, width: float, kind: str, lines: list[str]) -> None:
+    """A stem or head box: its layers as lines of text (the stem titled "stem")."""
+    from matplotlib.patches import FancyBboxPatch
+
+    height = 0.3 * len(lines) + 0.3
+    face = "#f4f4f4" if kind == "stem" else "#fbf3e8"
+    ax.add_patch(FancyBboxPatch((x, -height / 2), width, height, boxstyle="round,pad=0,rounding_size=0.12",
+                                facecolor=face, edgecolor="0.3", lw=1.0, zorder=2))
+    ax.text(x + width / 2, 0.0, "\n".join(lines), ha="center", va="center", fontsize=7.5, linespacing=1.35,
+            zorder=3)
+    if kind == "stem":
+        ax.text(x + width / 2, 1.18, "stem", ha="center", va="bottom", fontsize=8, fontweight="bold")
+
+
+def _draw_legend(ax: Any, arch: Architecture) -> None:
+    """One legend entry per shortcut kind shown, in the order they first appear."""
+    from matplotlib.lines import Line2D
+
+    kinds = list(dict.fromkeys(b.shortcut for stage in arch.stages
+                               for b in (stage.blocks[s] for s in _slots(len(stage.blocks)) if s is not None)))
+    handles = [Line2D([0], [0], color=_STYLE.get(k, _STYLE["projection"])["color"],
+                      linestyle=_STYLE.get(k, _STYLE["projection"])["linestyle"], lw=1.3,
+                      label=_STYLE.get(k, {"label": k})["label"]) for k in kinds]
+    if handles:
+        ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, -0.02), ncol=len(handles), fontsize=7.5,
+                  frameon=False, handlelength=2.2)
 
 
 def draw_architecture(model: nn.Module, input_size: Sequence[int] | None = None, *, ax: Any = None,
@@ -307,91 +381,33 @@ def draw_architecture(model: nn.Module, input_size: Sequence[int] | None = None,
     halves the map), then the head (pooling, classifier). A text version: ``print(describe_architecture(model))``.
     """
     import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
+    from matplotlib.patches import FancyArrowPatch
 
     arch = describe_architecture(model, input_size)
-    shape = lambda s: "×".join(map(str, s))  # noqa: E731
-
-    # Boxes: (kind, width, payload)
-    boxes: list[tuple[str, float, Any]] = []
-    if arch.stem:
-        stem_lines = _group_labels([p.label for p in arch.stem]) + [f"→ {shape(arch.stem[-1].output_shape)}"]
-        boxes.append(("stem", _text_width(stem_lines), stem_lines))
-    for stage in arch.stages:
-        lines = [f"{len(stage.blocks)} × {stage.block_type}",
-                 f"{stage.output_shape[0]} ch, {shape(stage.output_shape[1:])}"]
-        width = max(len(_slots(len(stage.blocks))) * _SLOT + 0.4, _text_width(lines))
-        boxes.append(("stage", width, (stage, lines)))
-    for group in _head_groups(arch.head):
-        lines = _group_labels([p.label for p in group]) + [f"→ {shape(group[-1].output_shape)}"]
-        boxes.append(("head", _text_width(lines), lines))
-
+    boxes = _boxes(arch)
     gap = 0.45
-    total = sum(w for _, w, _ in boxes) + gap * (len(boxes) - 1)
+    total = sum(width for _, width, _ in boxes) + gap * (len(boxes) - 1)
     own_figure = ax is None
     if own_figure:
         fig, ax = plt.subplots(figsize=(max(5.0, (total + 0.3) * _UNIT), 3.15 * _UNIT + 0.5))
     else:
         fig = ax.figure
-    kinds_seen: list[str] = []
     x = 0.0
     for index, (kind, width, payload) in enumerate(boxes):
         if index:
             ax.add_patch(FancyArrowPatch((x - gap, 0.0), (x, 0.0), arrowstyle="-|>", mutation_scale=9,
                                          color="0.2", lw=1.0))
         if kind == "stage":
-            stage, lines = payload
-            ax.add_patch(FancyBboxPatch((x, -1.0), width, 2.05, boxstyle="round,pad=0,rounding_size=0.12",
-                                        facecolor="#eef3fb", edgecolor="0.3", lw=1.0))
-            ax.text(x + width / 2, 1.18, stage.name, ha="center", va="bottom", fontsize=8, fontweight="bold")
-            slots = _slots(len(stage.blocks))
-            left = x + (width - len(slots) * _SLOT) / 2
-            ax.plot([x, x + width], [0.0, 0.0], color="0.55", lw=0.8, zorder=1)
-            for k, slot in enumerate(slots):
-                cx = left + (k + 0.5) * _SLOT
-                if slot is None:
-                    ax.text(cx, 0.0, "⋯", ha="center", va="center", fontsize=9,
-                            bbox={"facecolor": "#eef3fb", "edgecolor": "none", "pad": 0.5})
-                    continue
-                block = stage.blocks[slot]
-                ax.add_patch(Rectangle((cx - 0.12, -0.2), 0.24, 0.4, facecolor="white", edgecolor="0.2", lw=0.9,
-                                       zorder=2))
-                if block.downsamples:
-                    ax.text(cx, 0.0, "/2", ha="center", va="center", fontsize=6, zorder=3)
-                style = _STYLE.get(block.shortcut, _STYLE["projection"])
-                if block.shortcut not in kinds_seen:
-                    kinds_seen.append(block.shortcut)
-                if block.shortcut != "none":
-                    # From the path before the block to the path after it, over the block: the shortcut.
-                    ax.add_patch(FancyArrowPatch((cx - 0.21, 0.0), (cx + 0.21, 0.0), connectionstyle="arc3,rad=-1.9",
-                                                 arrowstyle="-", color=style["color"], linestyle=style["linestyle"],
-                                                 lw=1.3 if block.shortcut == "projection" else 1.0, zorder=3))
-            ax.text(x + width / 2, -0.5, lines[0], ha="center", va="center", fontsize=7.5)
-            ax.text(x + width / 2, -0.78, lines[1], ha="center", va="center", fontsize=7.5, color="0.25")
+            _draw_stage(ax, x, width, *payload)
         else:
-            lines = payload
-            height = 0.3 * len(lines) + 0.3
-            face = "#f4f4f4" if kind == "stem" else "#fbf3e8"
-            ax.add_patch(FancyBboxPatch((x, -height / 2), width, height, boxstyle="round,pad=0,rounding_size=0.12",
-                                        facecolor=face, edgecolor="0.3", lw=1.0, zorder=2))
-            ax.text(x + width / 2, 0.0, "\n".join(lines), ha="center", va="center", fontsize=7.5, linespacing=1.35,
-                    zorder=3)
-            if kind == "stem":
-                ax.text(x + width / 2, 1.18, "stem", ha="center", va="bottom", fontsize=8, fontweight="bold")
+            _draw_text_box(ax, x, width, kind, payload)
         x += width + gap
-
-    handles = [Line2D([0], [0], color=_STYLE.get(k, _STYLE["projection"])["color"],
-                      linestyle=_STYLE.get(k, _STYLE["projection"])["linestyle"], lw=1.3,
-                      label=_STYLE.get(k, {"label": k})["label"]) for k in kinds_seen]
-    if handles:
-        ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, -0.02), ncol=len(handles), fontsize=7.5,
-                  frameon=False, handlelength=2.2)
+    _draw_legend(ax, arch)
     ax.set_xlim(-0.15, total + 0.15)
     ax.set_ylim(-1.55, 1.6)
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.set_title(title or f"{arch.title}: input {shape(arch.input_shape)}, {arch.params / 1e6:.2f}M parameters",
+    ax.set_title(title or f"{arch.title}: input {_shape(arch.input_shape)}, {arch.params / 1e6:.2f}M parameters",
                  fontsize=9.5)
     if own_figure:
         fig.tight_layout()

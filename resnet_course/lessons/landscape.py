@@ -1,10 +1,25 @@
-"""Filter-normalised loss landscapes (Li et al. 2018), chapter 7.
+"""Filter-normalised loss landscapes (chapter 7).
+
+Li, Xu, Taylor, Studer, Goldstein (2018), *Visualizing the Loss Landscape of Neural Nets*:
+the loss around a trained network θ* is evaluated along random directions whose every filter
+is rescaled to the norm of the network's own filter (§4, "filter normalisation"), so that
+slices of different networks can be compared; skip connections keep the landscape of a deep
+network smooth and convex-looking, while a deep plain network's becomes chaotic (§5, Fig. 5).
+
+- :func:`filter_normalise` and :func:`filter_normalised_direction` — the directions;
+- :func:`loss_surface`, :func:`slice_1d` and :func:`slice_2d` — the loss along them (the
+  model's weights restored afterwards), on a :func:`grid` of coordinates;
+- :func:`sharpness` — how fast the loss rises along a 1-D slice.
+
+Pure functions of networks and data; :mod:`resnet_course.experiments.landscape` runs them on
+the reference networks and stores the slices.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -49,6 +64,7 @@ def filter_normalised_direction(model: nn.Module, seed: int = 0) -> Direction:
 @torch.no_grad()
 def _set_weights(model: nn.Module, origin: Sequence[Tensor], directions: Sequence[Direction],
                  coefficients: Sequence[float]) -> None:
+    """Set the model's weights to ``origin + Σ coefficient_k · direction_k``."""
     for index, parameter in enumerate(model.parameters()):
         value = origin[index].clone()
         for direction, coefficient in zip(directions, coefficients):
@@ -128,6 +144,7 @@ def sharpness(slice_1d: dict[str, Sequence[float]], radius: float = 0.5) -> dict
         raise ValueError("the slice's α must increase")
 
     def at(a: float) -> float:
+        """The loss at ``a``, linearly interpolated between the slice's points."""
         for i in range(len(alpha) - 1):
             if alpha[i] <= a <= alpha[i + 1]:
                 t = (a - alpha[i]) / (alpha[i + 1] - alpha[i])

@@ -1,4 +1,19 @@
-"""Lesion study (Veit et al. 2016) and path counts (chapter 7).
+"""The lesion study and the unraveled view of residual networks (chapter 7).
+
+Veit, Wilber, Belongie (2016), *Residual Networks Behave Like Ensembles of Relatively Shallow
+Networks*: deleting one block of a trained ResNet barely hurts it, while deleting one layer of
+a plain network destroys it (§4, Fig. 3); the error grows smoothly with the number of deleted
+blocks (Fig. 5). Unraveled, a network of n residual blocks is a sum over 2^n paths of
+binomially distributed lengths (§3, Eq. (5)-(6)), and because every branch shrinks the
+gradient that goes through it, most of the gradient flows through short paths (§5, Fig. 6).
+
+- :func:`deletable_blocks`, :func:`blocks_deleted` and :func:`lesion_study` — the lesion study;
+- :func:`path_counts`, :func:`path_length_distribution` and :func:`central_lengths` — the
+  unraveled view;
+- :func:`branch_gains` — how much each residual branch scales the gradient.
+
+Pure functions of networks and data; :mod:`resnet_course.experiments.lesion` runs them on the
+reference networks and stores the results.
 """
 
 from __future__ import annotations
@@ -6,13 +21,15 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from resnet_course.data.loaders import TensorLoader
 from resnet_course.lessons.analysis.gradients import preserved_state, residual_blocks
+from resnet_course.lessons.tracing import forward_hooks
 from resnet_course.training.evaluation import evaluate
 
 __all__ = [
@@ -71,6 +88,7 @@ def lesion_study(
     model.eval()
 
     def accuracy() -> float:
+        """Test accuracy of the network as it is now (blocks deleted or not)."""
         return evaluate(model, data, amp=amp)["accuracy"]
 
     names = [name for name, _ in deletable_blocks(model)]
@@ -161,6 +179,7 @@ def branch_gains(model: nn.Module, images: Tensor, labels: Tensor) -> list[tuple
     outputs: dict[str, Tensor] = {}
 
     def recorder(name: str) -> Any:
+        """A forward hook that keeps block ``name``'s input and the gradient of its output."""
         def hook(_module: nn.Module, args: tuple[Tensor, ...], output: Tensor) -> None:
             inputs[name] = args[0].detach()
             output.retain_grad()
@@ -170,12 +189,8 @@ def branch_gains(model: nn.Module, images: Tensor, labels: Tensor) -> list[tuple
     gains = []
     with preserved_state(model), torch.enable_grad():  # mode, BN statistics and .grad given back afterwards
         model.eval()
-        handles = [block.register_forward_hook(recorder(name)) for name, block in blocks]
-        try:
+        with forward_hooks((block, recorder(name)) for name, block in blocks):
             nn.functional.cross_entropy(model(images), labels).backward()
-        finally:
-            for handle in handles:
-                handle.remove()
         for name, block in blocks:
             grad = outputs[name].grad * (outputs[name] > 0)  # back through the ReLU after the addition
             x = inputs[name].clone().requires_grad_(True)

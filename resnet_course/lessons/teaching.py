@@ -11,19 +11,37 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = [
-    "chapter_notebooks", "chapter_title", "Exercise", "exercise_table", "exercises", "load_times", "markdown_table",
-    "NOTEBOOK_DIR", "REPO_ROOT", "TIMES_FILE", "timing_table"
+    "NOTEBOOK_DIR",
+    "REPO_ROOT",
+    "TIMES_FILE",
+    "Exercise",
+    "chapter_notebooks",
+    "chapter_title",
+    "exercise_table",
+    "exercises",
+    "load_times",
+    "markdown_table",
+    "results_dir",
+    "timing_table"
 ]
 
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # resnet_course/lessons/teaching.py → the checkout
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-TIMES_FILE = REPO_ROOT / "results" / "notebook_times_cpu.json"
+
+
+def results_dir() -> Path:
+    """The checkout's ``results/`` folder: where the teaching guide reads (and the benchmark writes) run times."""
+    return REPO_ROOT / "results"
+
+
+TIMES_FILE = results_dir() / "notebook_times_cpu.json"
 
 _DIRECTIVE = re.compile(r"^(`{3,}|:{3,})\{exercise\}[ \t]*(.*)$")
 _STARS = re.compile(r"(★+)")
@@ -42,10 +60,12 @@ class Exercise:
 
 
 def _cells(path: Path) -> list[dict[str, Any]]:
+    """The cells of a notebook file."""
     return json.loads(path.read_text(encoding="utf-8"))["cells"]
 
 
 def _source(cell: dict[str, Any]) -> str:
+    """A cell's source as one string (notebooks store it as a list of lines or as one string)."""
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else source
 
@@ -77,6 +97,7 @@ def exercises(path: Path) -> list[Exercise]:
     pending: dict[str, Any] | None = None
 
     def close() -> None:
+        """Record the exercise being read, if any."""
         if pending is not None:
             found.append(Exercise(chapter, pending["label"], pending["title"], pending["stars"],
                                   pending["check"]))
@@ -123,8 +144,9 @@ def exercise_table(notebook_dir: Path = NOTEBOOK_DIR) -> str:
     return markdown_table(["Ch.", "Exercise", "Difficulty", "Self-check"], rows)
 
 
-def load_times(path: Path = TIMES_FILE) -> dict[str, Any]:
-    """The stored notebook run times; a missing file says how to produce it."""
+def load_times(path: Path | None = None) -> dict[str, Any]:
+    """The stored notebook run times (default: :data:`TIMES_FILE`); a missing file says how to produce it."""
+    path = TIMES_FILE if path is None else Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no {path}; produce it with 'python benchmarks/notebook_times.py'")
     return json.loads(path.read_text())

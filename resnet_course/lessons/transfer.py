@@ -1,10 +1,24 @@
-"""Transfer learning (chapter 6): strategies, heads, frozen features, ImageNet weights.
+"""Transfer learning (chapter 6): three strategies, new heads, frozen features, ImageNet weights.
+
+A network trained on CIFAR-10 is reused on the hand gestures in three ways
+(:data:`STRATEGIES`): trained from scratch (the baseline), fine-tuned under a new head
+(:func:`new_head`), or used as a frozen feature extractor under a new linear classifier
+(:class:`FrozenFeatures`, BatchNorm statistics frozen too). :func:`train_strategy` trains one
+of them; :func:`load_imagenet_weights` loads torchvision's ImageNet weights into the course's
+ImageNet ResNets (He et al. 2015, Table 1), whose state-dict keys are torchvision's.
+
+Pure functions of networks and data; :mod:`resnet_course.experiments.gestures` runs the
+strategies over seeds and training-set sizes and stores the learning curves, which
+:func:`resnet_course.lessons.verdicts.transfer_verdict` compares.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +38,19 @@ from resnet_course.training.loop import fit
 from resnet_course.training.runtime import resolve_device
 
 __all__ = [
-    "FrozenFeatures", "gesture_model", "IMAGENET_DEPTHS", "imagenet_weights_url", "ImageNetWeightsUnavailable",
-    "load_imagenet_weights", "new_head", "per_class_accuracy", "SETTINGS", "STRATEGIES", "train_strategy",
-    "trainable_parameters", "TransferSettings"
+    "IMAGENET_DEPTHS",
+    "SETTINGS",
+    "STRATEGIES",
+    "FrozenFeatures",
+    "ImageNetWeightsUnavailable",
+    "TransferSettings",
+    "gesture_model",
+    "imagenet_weights_url",
+    "load_imagenet_weights",
+    "new_head",
+    "per_class_accuracy",
+    "train_strategy",
+    "trainable_parameters"
 ]
 
 
@@ -68,11 +92,13 @@ class FrozenFeatures(nn.Module):
         self.num_classes = num_classes
 
     def train(self, mode: bool = True) -> FrozenFeatures:
+        """Set the head's mode; the body stays in eval mode (its BatchNorm statistics are not updated)."""
         super().train(mode)
         self.body.eval()
         return self
 
     def forward(self, x: Tensor) -> Tensor:
+        """The new classifier on the frozen body's pooled features."""
         return self.fc(self.body.features(x))
 
 
@@ -133,7 +159,7 @@ def train_strategy(
     The model (:func:`gesture_model`, seeded with ``seed``) is trained with SGD, momentum 0.9
     and a cosine schedule after the strategy's warm-up, on batches of CIFAR-10-normalised,
     randomly cropped and flipped images, and tested on ``test_set`` after every epoch.
-    Returns the trained model and its :class:`~resnet_course.train.History`.
+    Returns the trained model and its :class:`~resnet_course.training.History`.
     """
     device = resolve_device(device)
     torch.manual_seed(seed)
@@ -163,8 +189,6 @@ def imagenet_weights_url(model_name: str = "resnet18") -> str:
 
 def _imagenet_weights(model_name: str) -> Any:
     """torchvision's ``ResNet<d>_Weights.IMAGENET1K_V1`` for an ImageNet ResNet name, else a clear ``ValueError``."""
-    import re
-
     import torchvision
 
     name = model_name.strip().lower() if isinstance(model_name, str) else model_name
@@ -181,7 +205,7 @@ def _imagenet_weights(model_name: str) -> Any:
                "(He et al. 2015, §4.2), while the ImageNet ResNets have a 7×7 stem and four stages of 64-512 "
                "channels (Table 1), so no ImageNet tensor has the shape or the name of one of its layers. For a "
                "pre-trained CIFAR network use the course's CIFAR-10 weights: "
-               "resnet_course.pretrained.load_pretrained('resnet20')")
+               "resnet_course.experiments.pretrained.load_pretrained('resnet20')")
     elif name.startswith("plain"):
         why = "it is a plain network (no shortcuts), and ImageNet weights were published only for the residual ones"
     else:
@@ -191,6 +215,7 @@ def _imagenet_weights(model_name: str) -> Any:
 
 
 def _unavailable_message(model_name: str, url: str, reason: str) -> str:
+    """What to download, from where, and where to put it, after ``reason``."""
     file = url.rsplit("/", 1)[-1]
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     return (f"torchvision's ImageNet weights for {model_name} could not be loaded ({reason}). Without internet "
@@ -216,41 +241,47 @@ def load_imagenet_weights(model_name: str = "resnet18", path: str | Path | None 
     networks) and :class:`ImageNetWeightsUnavailable` -- saying what to download, from where,
     and where to put it -- when the weights can be neither found nor downloaded.
     """
-    import hashlib
-    import socket
-
     weights = _imagenet_weights(model_name)
     name = model_name.strip().lower()
-    file = weights.url.rsplit("/", 1)[-1]
     if path is not None:
-        path = Path(path).expanduser()
-        if path.is_dir():
-            path = path / file
-        if not path.is_file():
-            raise ImageNetWeightsUnavailable(_unavailable_message(name, weights.url, f"no file {path}"))
-        if path.name == file:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            prefix = file.rsplit("-", 1)[-1].split(".")[0]
-            if not digest.startswith(prefix):
-                raise ChecksumError(f"{path} has SHA-256 {digest}, which does not start with {prefix} as "
-                                    f"torchvision's {file} does: the file is damaged or not the published one; "
-                                    f"download it again from {weights.url}")
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+        state_dict = _state_dict_from_file(Path(path).expanduser(), weights, name)
     else:
-        previous = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(timeout)
-        try:
-            # torch.hub announces every download ("Downloading: URL to PATH", on stdout or stderr
-            # depending on the version), progress or not: silence it unless progress is asked for
-            with contextlib.ExitStack() as quiet:
-                if not progress:
-                    quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
-                    quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
-                state_dict = weights.get_state_dict(progress=progress, check_hash=True)
-        except (OSError, RuntimeError) as error:  # URLError is an OSError; a bad hash a RuntimeError
-            raise ImageNetWeightsUnavailable(_unavailable_message(name, weights.url, str(error))) from error
-        finally:
-            socket.setdefaulttimeout(previous)
+        state_dict = _state_dict_from_hub(weights, name, progress=progress, timeout=timeout)
     model = create_model(name)
     model.load_state_dict(state_dict, strict=True)
     return model.eval()
+
+
+def _state_dict_from_file(path: Path, weights: Any, name: str) -> dict[str, Tensor]:
+    """The state dict in ``path`` (a file, or a folder holding torchvision's file), checked like ``torch.hub``."""
+    file = weights.url.rsplit("/", 1)[-1]
+    if path.is_dir():
+        path = path / file
+    if not path.is_file():
+        raise ImageNetWeightsUnavailable(_unavailable_message(name, weights.url, f"no file {path}"))
+    if path.name == file:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        prefix = file.rsplit("-", 1)[-1].split(".")[0]
+        if not digest.startswith(prefix):
+            raise ChecksumError(f"{path} has SHA-256 {digest}, which does not start with {prefix} as "
+                                f"torchvision's {file} does: the file is damaged or not the published one; "
+                                f"download it again from {weights.url}")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _state_dict_from_hub(weights: Any, name: str, *, progress: bool, timeout: float) -> dict[str, Tensor]:
+    """torchvision's weights API: the torch hub cache, else a download into it (``timeout`` s per operation)."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
+    try:
+        # torch.hub announces every download ("Downloading: URL to PATH", on stdout or stderr
+        # depending on the version), progress or not: silence it unless progress is asked for
+        with contextlib.ExitStack() as quiet:
+            if not progress:
+                quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+                quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
+            return weights.get_state_dict(progress=progress, check_hash=True)
+    except (OSError, RuntimeError) as error:  # URLError is an OSError; a bad hash a RuntimeError
+        raise ImageNetWeightsUnavailable(_unavailable_message(name, weights.url, str(error))) from error
+    finally:
+        socket.setdefaulttimeout(previous)

@@ -8,25 +8,35 @@ default choice (the chapters draw it with the pure function in the cell before t
   1×C×32×32 input (He et al. 2015, Fig. 2, Fig. 5 and §3.3; He et al. 2016, Fig. 4(e)).
 - :func:`gradient_explorer` (chapter 2): the per-layer gradient-norm profile of a plain,
   residual or pre-activation CIFAR network at initialisation (computed by
-  :func:`resnet_course.analysis.gradient_norms`).
+  :func:`resnet_course.lessons.analysis.gradient_norms`).
 """
 
 from __future__ import annotations
 
 import html
 import io
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from resnet_course.lessons.tracing import trace_calls
 from resnet_course.nn.blocks import BLOCK_TYPES, BasicBlock, Bottleneck, ZeroPadShortcut
 from resnet_course.nn.summary import _human, count_macs, count_parameters
 
 __all__ = [
-    "block_explorer", "BLOCK_TYPE_LABELS", "build_block", "describe_block", "EXPLORER_BLOCK_TYPES",
-    "GRADIENT_DEPTHS", "gradient_explorer", "GRADIENT_KIND_LABELS", "GRADIENT_KINDS", "gradient_profile_figure",
-    "SPATIAL_SIZE"
+    "BLOCK_TYPE_LABELS",
+    "EXPLORER_BLOCK_TYPES",
+    "GRADIENT_DEPTHS",
+    "GRADIENT_KINDS",
+    "GRADIENT_KIND_LABELS",
+    "SPATIAL_SIZE",
+    "block_explorer",
+    "build_block",
+    "describe_block",
+    "gradient_explorer",
+    "gradient_profile_figure"
 ]
 
 
@@ -45,6 +55,11 @@ SPATIAL_SIZE = 32
 
 
 # --------------------------------------------------------------------------- describe_block
+
+
+def _shape(shape: Sequence[int]) -> str:
+    """``1×16×32×32``."""
+    return "×".join(map(str, shape))
 
 
 def _layer_kind(module: nn.Module) -> str:
@@ -80,6 +95,47 @@ def build_block(block_type: str, in_planes: int, planes: int, stride: int = 1, s
     return cls(int(in_planes), int(planes), int(stride), shortcut)  # type: ignore[call-arg]
 
 
+_Row = tuple[str, str, str, str, str]  # layer, type, output shape, parameters, multiply-adds
+
+
+def _layer_rows(block: nn.Module, input_size: tuple[int, ...]) -> tuple[list[_Row], list[_Row], Tensor]:
+    """The rows of the residual branch and of the shortcut, in call order, and the block's output.
+
+    A module called twice (a ReLU reused) gets a row each time; its parameters and
+    multiply-adds are counted on its first row only.
+    """
+    names = {module: name for name, module in block.named_modules()}
+    leaves = [m for name, m in block.named_modules() if name and not list(m.children())]
+    output, calls = trace_calls(block, torch.zeros(input_size), leaves)
+    _, per_module = count_macs(block, input_size)
+    seen: set[str] = set()
+    branch: list[_Row] = []
+    short: list[_Row] = []
+    for call in calls:
+        name = names[call.module]
+        first = name not in seen
+        seen.add(name)
+        params = sum(p.numel() for p in call.module.parameters()) if first else 0
+        macs = per_module.get(name, 0) if first else 0
+        row = ("  " + name, _layer_kind(call.module), _shape(call.output_shape), f"{params:,}", _human(macs))
+        (short if name.startswith("downsample") else branch).append(row)
+    return branch, short, output
+
+
+def _format_table(title: str, rows: list[_Row], footer: _Row, total: str) -> str:
+    """The table: title, header, rule, rows, rule, footer, the totals in words."""
+    header = ("layer", "type", "output shape", "params", "mult-adds")
+    widths = [max(len(r[i]) for r in [header, *rows, footer]) for i in range(5)]
+
+    def fmt(r: Sequence[str]) -> str:
+        cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].rjust(widths[2]), r[3].rjust(widths[3]),
+                 r[4].rjust(widths[4])]
+        return "  ".join(cells).rstrip()
+
+    rule = "-" * len(fmt(header))
+    return "\n".join([title, fmt(header), rule, *map(fmt, rows), rule, fmt(footer), total])
+
+
 def describe_block(block_type: str, in_planes: int, planes: int, stride: int = 1, shortcut: str = "A") -> str:
     """The layers of one block as a text table: name, type, output shape, parameters, multiply-adds.
 
@@ -96,65 +152,23 @@ def describe_block(block_type: str, in_planes: int, planes: int, stride: int = 1
     block = build_block(block_type, in_planes, planes, stride, shortcut).eval()
     shortcut = str(shortcut).upper()
     input_size = (1, int(in_planes), SPATIAL_SIZE, SPATIAL_SIZE)
-    names = {module: name for name, module in block.named_modules()}
-    calls: list[tuple[str, nn.Module, tuple[int, ...]]] = []
-
-    def record(module: nn.Module, _inputs: Any, output: Tensor) -> None:
-        calls.append((names[module], module, tuple(output.shape)))
-
-    hooks = [m.register_forward_hook(record) for name, m in block.named_modules() if name and not list(m.children())]
-    try:
-        with torch.no_grad():
-            output = block(torch.zeros(input_size))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    total_macs, per_module = count_macs(block, input_size)
-
+    branch, short, output = _layer_rows(block, input_size)
+    out_shape = _shape(output.shape)
     has_shortcut = bool(getattr(block, "has_shortcut", False))
-    post_activation = isinstance(block, (BasicBlock, Bottleneck))
-    seen: set[str] = set()
-    branch: list[tuple[str, str, str, str, str]] = []
-    short: list[tuple[str, str, str, str, str]] = []
-    for name, module, shape in calls:
-        first = name not in seen
-        seen.add(name)
-        params = sum(p.numel() for p in module.parameters()) if first else 0
-        macs = per_module.get(name, 0) if first else 0
-        row = ("  " + name, _layer_kind(module), "×".join(map(str, shape)), f"{params:,}", _human(macs))
-        (short if name.startswith("downsample") else branch).append(row)
-    out_shape = "×".join(map(str, output.shape))
-    final_relu: list[tuple[str, str, str, str, str]] = []
-    if has_shortcut and post_activation and branch and branch[-1][1] == "ReLU":
-        final_relu = [branch.pop()]  # the ReLU after the addition
-
-    rows: list[tuple[str, str, str, str, str]] = [("residual branch F(x)" if has_shortcut else "layers", "", "", "", "")]
-    rows += branch
+    rows: list[_Row] = [("residual branch F(x)" if has_shortcut else "layers", "", "", "", "")]
     if has_shortcut:
-        rows.append(("shortcut", "", "", "", ""))
-        rows += short or [("  (identity)", "identity", "×".join(map(str, input_size)), "0", "0")]
-        rows.append(("merge", "", "", "", ""))
-        rows.append(("  F(x) + shortcut(x)", "addition", out_shape, "0", "0"))
-        rows += final_relu
-
-    header = ("layer", "type", "output shape", "params", "mult-adds")
-    total_params = count_parameters(block)
+        post_activation = isinstance(block, (BasicBlock, Bottleneck))
+        final_relu = [branch.pop()] if post_activation and branch and branch[-1][1] == "ReLU" else []
+        rows += [*branch, ("shortcut", "", "", "", ""),
+                 *(short or [("  (identity)", "identity", _shape(input_size), "0", "0")]),
+                 ("merge", "", "", "", ""), ("  F(x) + shortcut(x)", "addition", out_shape, "0", "0"), *final_relu]
+    else:
+        rows += branch
+    total_params, (total_macs, _) = count_parameters(block), count_macs(block, input_size)
+    title = (f"{type(block).__name__}: {in_planes} -> {output.shape[1]} channels, stride {stride}, "
+             + (f"shortcut {shortcut}" if has_shortcut else "no shortcut") + f"; input {_shape(input_size)}")
     footer = ("total", "", out_shape, f"{total_params:,}", _human(total_macs))
-    widths = [max(len(r[i]) for r in [header, *rows, footer]) for i in range(5)]
-
-    def fmt(r: Sequence[str]) -> str:
-        cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].rjust(widths[2]), r[3].rjust(widths[3]),
-                 r[4].rjust(widths[4])]
-        return "  ".join(cells).rstrip()
-
-    rule = "-" * len(fmt(header))
-    out_planes = output.shape[1]
-    title = (f"{type(block).__name__}: {in_planes} -> {out_planes} channels, stride {stride}, "
-             + (f"shortcut {shortcut}" if has_shortcut else "no shortcut")
-             + f"; input {'×'.join(map(str, input_size))}")
-    lines = [title, fmt(header), rule, *map(fmt, rows), rule, fmt(footer),
-             f"total: {total_params:,} parameters, {total_macs:,} multiply-adds"]
-    return "\n".join(lines)
+    return _format_table(title, rows, footer, f"total: {total_params:,} parameters, {total_macs:,} multiply-adds")
 
 
 # --------------------------------------------------------------------------- block_explorer
@@ -207,6 +221,7 @@ def block_explorer(
 
 
 def _with(value: int, options: list[int]) -> list[int]:
+    """The dropdown's options with ``value`` among them, sorted."""
     return sorted(set(options) | {int(value)})
 
 
@@ -216,7 +231,6 @@ GRADIENT_KINDS: tuple[str, ...] = ("plain", "residual", "preact")
 GRADIENT_KIND_LABELS: dict[str, str] = {"plain": "plain (no shortcuts)", "residual": "residual (He et al. 2015)",
                                         "preact": "pre-activation (He et al. 2016)"}
 GRADIENT_DEPTHS: tuple[int, ...] = (20, 32, 44, 56, 110)
-_KIND_COLORS = {"plain": "tab:red", "residual": "tab:blue", "preact": "tab:green"}
 
 
 def gradient_profile_figure(
@@ -234,7 +248,10 @@ def gradient_profile_figure(
         model_name,
         seeded_model,
     )
-    from resnet_course.lessons.plots.foundations import plot_gradient_profile
+    from resnet_course.lessons.plots.foundations import (
+        KIND_COLORS,
+        plot_gradient_profile,
+    )
 
     cache = {} if cache is None else cache
     key = (kind, int(depth))
@@ -242,10 +259,11 @@ def gradient_profile_figure(
         model = seeded_model(kind, int(depth), seed).to(inputs.device)
         cache[key] = gradient_norms(model, inputs, None if targets is None else targets.to(inputs.device))
     title = f"{model_name(kind, depth)} at initialisation: gradient norm per layer"
-    return plot_gradient_profile(cache[key], title=title, color=_KIND_COLORS.get(kind, "tab:blue"))
+    return plot_gradient_profile(cache[key], title=title, color=KIND_COLORS.get(kind, "tab:blue"))
 
 
 def _png(fig: Any) -> bytes:
+    """The figure as PNG bytes (for an ``ipywidgets.Image``); the figure is closed."""
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
@@ -268,8 +286,8 @@ def gradient_explorer(
     """Pick a depth and a block type (plain / residual / pre-activation) → per-layer gradient norms at initialisation.
 
     ``inputs``/``targets`` is the batch the loss is computed on (default: 32 real CIFAR-10
-    test images from :func:`analysis.cifar_batch`). ``cache`` maps ``(kind, depth)`` to
-    :func:`analysis.gradient_norms` results already computed (a notebook passes the
+    test images from :func:`~resnet_course.lessons.analysis.cifar_batch`). ``cache`` maps ``(kind, depth)``
+    to :func:`~resnet_course.lessons.analysis.gradient_norms` results already computed (a notebook passes the
     profiles it has; new choices are added to it). Returns an ``ipywidgets.VBox`` whose
     ``image`` attribute is the ``Image`` widget showing the figure (PNG).
     """

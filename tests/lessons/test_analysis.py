@@ -1,4 +1,4 @@
-"""Unit tests for resnet_course.analysis, .widgets, .plots and .exercises (chapter 2).
+"""Unit tests for resnet_course.lessons.analysis: gradients, the gradient identity, shattering, the identity task.
 
 Small networks and inputs on the CPU: the whole file runs in well under 30 seconds.
 """
@@ -6,25 +6,18 @@ Small networks and inputs on the CPU: the whole file runs in well under 30 secon
 from __future__ import annotations
 
 import copy
-import re
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from torch import nn  # noqa: E402
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
 
-from resnet_course.lessons import analysis, plots, widgets  # noqa: E402
-from resnet_course.nn.blocks import BasicBlock, Bottleneck, PreActBasicBlock  # noqa: E402
-from resnet_course.nn.registry import create_model  # noqa: E402
-from resnet_course.exercises.checking import ExerciseError
-from resnet_course.exercises.ch02 import ReferenceResidual, check_neighbour_correlation, check_residual, reference_neighbour_correlation  # noqa: E402
-from resnet_course.nn.summary import count_macs  # noqa: E402
-
+from resnet_course.lessons import analysis
+from resnet_course.nn.registry import create_model
 
 # Tiny tensors: every test here runs on one CPU thread (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -209,166 +202,3 @@ def test_text_tables() -> None:
     assert table.splitlines()[-1].split()[-2:] == ["4", "1"]
 
 
-# --------------------------------------------------------------------------- describe_block and the widgets
-
-
-def test_describe_block_counts_parameters_and_multiply_adds() -> None:
-    text = widgets.describe_block("basic", 16, 32, 2, "A")
-    assert text.splitlines()[0] == "BasicBlock: 16 -> 32 channels, stride 2, shortcut A; input 1×16×32×32"
-    # conv1 3·3·16·32 + bn 64 + conv2 3·3·32·32 + bn 64; convs on 16×16 outputs
-    assert "total: 13,952 parameters, 3,538,944 multiply-adds" in text
-    assert "zero-pad identity (A)" in text
-    assert text == widgets.describe_block("basic", 16, 32, 2, "A")  # deterministic
-
-
-@pytest.mark.parametrize(
-    "block_type, cls, in_planes, planes, stride, shortcut",
-    [("bottleneck", Bottleneck, 64, 64, 2, "B"), ("preact_basic", PreActBasicBlock, 16, 16, 1, "C"),
-     ("basic", BasicBlock, 32, 32, 1, "A")],
-)
-def test_describe_block_totals_match_the_block(block_type, cls, in_planes, planes, stride, shortcut) -> None:
-    block = cls(in_planes, planes, stride, shortcut)
-    params = sum(p.numel() for p in block.parameters())
-    macs, _ = count_macs(block, (1, in_planes, 32, 32))
-    text = widgets.describe_block(block_type, in_planes, planes, stride, shortcut)
-    assert f"total: {params:,} parameters, {macs:,} multiply-adds" in text
-    if shortcut == "A" and stride == 1 and in_planes == planes * cls.expansion:
-        assert "(identity)" in text
-    else:
-        assert "downsample.0" in text
-
-
-def test_describe_block_plain_has_no_shortcut_and_bad_choices_say_why() -> None:
-    text = widgets.describe_block("plain_basic", 16, 32, 2, "A")
-    assert "no shortcut" in text and "addition" not in text and "downsample" not in text
-    with pytest.raises(ValueError, match="use B or C"):
-        widgets.describe_block("basic", 64, 16, 1, "A")
-    with pytest.raises(ValueError, match="unknown block type"):
-        widgets.describe_block("dense", 16, 16, 1, "A")
-    with pytest.raises(ValueError, match="stride"):
-        widgets.describe_block("basic", 16, 16, 3, "A")
-
-
-def test_block_explorer_updates_its_table() -> None:
-    box = widgets.block_explorer()
-    assert "BasicBlock: 16 -&gt; 32" in box.table.value
-    box.controls["block_type"].value = "bottleneck"
-    assert "Bottleneck: 16 -&gt; 128" in box.table.value and "conv3" in box.table.value
-    box.controls["block_type"].value = "basic"
-    box.controls["in_planes"].value = 128
-    box.controls["planes"].value = 16
-    assert "cannot build this block" in box.table.value and "use B or C" in box.table.value
-    box.controls["shortcut"].value = "B"
-    assert "downsample.0" in box.table.value
-
-
-def test_gradient_explorer_draws_and_caches() -> None:
-    x, y = _batch(2, 8)
-    box = widgets.gradient_explorer(x, y, kind="residual", depth=8, depths=(8, 14))
-    first = box.image.value
-    assert first[:8] == b"\x89PNG\r\n\x1a\n"
-    box.controls["kind"].value = "plain"
-    assert box.image.value != first
-    box.controls["depth"].value = 14
-    assert set(box.cache) == {("residual", 8), ("plain", 8), ("plain", 14)}
-    assert len(box.cache[("plain", 14)]) == 13  # convolutions of a 14-layer network
-
-
-# --------------------------------------------------------------------------- plots
-
-
-def test_plots_return_figures() -> None:
-    import matplotlib.pyplot as plt
-
-    curves = {"plain": [1.0, 0.5], "residual": [2.0, 0.1], "residual_zero": [0.0, 0.0]}
-    profiles = {("plain", 20): [("conv1", 3.0), ("layer1.0.conv1", 1.0)],
-                ("residual", 20): [("conv1", 1.0), ("layer1.0.conv1", 1.0)]}
-    shatter = {("plain", 20): analysis.Shattering(torch.linspace(0, 1, 5), torch.randn(5), 0.1,
-                                                  torch.ones(2)),
-               ("residual", 20): analysis.Shattering(torch.linspace(0, 1, 5), torch.randn(5), 0.9,
-                                                     torch.ones(2))}
-    figures = [plots.plot_identity_curves(curves), plots.plot_nested_function_classes(),
-               plots.plot_gradient_norms(profiles), plots.plot_gradient_profile(profiles[("plain", 20)]),
-               plots.plot_shattering(shatter)]
-    assert all(isinstance(fig, Figure) for fig in figures)
-    assert len(figures[2].axes) == 2 and len(figures[4].axes) == 2
-    assert "loss exactly 0" in " ".join(t.get_text() for t in figures[0].axes[0].texts)
-    for fig in figures:
-        plt.close(fig)
-
-
-# --------------------------------------------------------------------------- chapter 2 self-checks
-
-
-class _NoShortcut(nn.Module):
-    def __init__(self, branch):
-        super().__init__()
-        self.branch = branch
-
-    def forward(self, x):
-        return self.branch(x)
-
-
-class _ReluAfter(_NoShortcut):
-    def forward(self, x):
-        return torch.relu(x + self.branch(x))
-
-
-class _InPlace(_NoShortcut):
-    def forward(self, x):
-        x += self.branch(x)
-        return x
-
-
-class _Unregistered(nn.Module):
-    def __init__(self, branch):
-        super().__init__()
-        self.parts = [branch]
-
-    def forward(self, x):
-        return x + self.parts[0](x)
-
-
-def test_check_residual_accepts_the_reference_and_names_each_mistake(capsys) -> None:
-    assert check_residual(ReferenceResidual) is None
-    assert capsys.readouterr().out.startswith("✓ check_residual:")
-    for wrong, message in [(_NoShortcut, "shortcut (+ x) is missing"), (_ReluAfter, "ReLU after the addition"),
-                           (_InPlace, "in place"), (_Unregistered, "not registered")]:
-        with pytest.raises(ExerciseError, match=re.escape(message)):
-            check_residual(wrong)
-    with pytest.raises(ExerciseError, match="pass your class itself"):
-        check_residual(ReferenceResidual(nn.Identity()))
-
-
-def test_check_neighbour_correlation(capsys) -> None:
-    check_neighbour_correlation(reference_neighbour_correlation)
-    check_neighbour_correlation(analysis.neighbour_correlation)
-    assert capsys.readouterr().out.count("✓ check_neighbour_correlation:") == 2
-    wrong = {
-        "divide the dot product": lambda g: (g.reshape(len(g), -1)[:-1] * g.reshape(len(g), -1)[1:]).sum(1).mean()
-        / (g.reshape(len(g), -1)[0].norm() ** 2),
-        "with the first one": lambda g: F.cosine_similarity(g[:1], g[1:], dim=1).mean(),
-        "flatten each point": lambda g: F.cosine_similarity(g[:-1], g[1:], dim=1).mean(),
-        "one number": lambda g: F.cosine_similarity(g[:-1], g[1:], dim=1),
-        "raised ZeroDivisionError": lambda g: 1 / 0,
-    }
-    for message, fn in wrong.items():
-        with pytest.raises(ExerciseError, match=re.escape(message)):
-            check_neighbour_correlation(fn)
-
-
-def test_the_solutions_printed_in_chapter_2_pass_their_checks(capsys) -> None:
-    """The code in the chapter's solution dropdowns that calls a self-check passes it."""
-    import json
-
-    from conftest import REPO_ROOT
-
-    nb = json.loads((REPO_ROOT / "notebooks" / "02_residual_learning.ipynb").read_text(encoding="utf-8"))
-    markdown = "\n\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
-    solutions = re.findall(r"^(`{3,})\{solution\}[^\n]*\n(.*?)^\1\s*$", markdown, re.S | re.M)
-    blocks = [code for _, body in solutions for code in re.findall(r"^```python\n(.*?)^```\s*$", body, re.S | re.M)
-              if "check_" in code]
-    assert len(blocks) == 2
-    for code in blocks:
-        exec(compile(code, "<chapter 2 solution>", "exec"), {"__name__": "solution"})
-    assert capsys.readouterr().out.count("✓") == 2

@@ -1,4 +1,4 @@
-"""Loss-landscape slices with filter-normalised directions (resnet_course.landscape, chapter 7).
+"""Loss-landscape slices with filter-normalised directions (resnet_course.lessons.landscape, chapter 7).
 
 Li et al. 2018, §4: a random direction is rescaled filter by filter to the norms of the
 model's filters, with zero for one-dimensional parameters; the loss is then evaluated at
@@ -12,14 +12,21 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from torch import nn
 
-from resnet_course.lessons import plots  # noqa: E402
-from resnet_course.lessons.landscape import filter_normalised_direction, grid, loss_surface, sharpness, slice_1d, slice_2d  # noqa: E402
-from resnet_course.training.evaluation import evaluate  # noqa: E402
+from resnet_course.lessons import plots
+from resnet_course.lessons.landscape import (
+    filter_normalised_direction,
+    grid,
+    loss_surface,
+    sharpness,
+    slice_1d,
+    slice_2d,
+)
+from resnet_course.training.evaluation import evaluate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

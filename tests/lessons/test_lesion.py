@@ -1,4 +1,4 @@
-"""The lesion study and the unraveled view (resnet_course.lesion, chapter 7).
+"""The lesion study and the unraveled view (resnet_course.lessons.lesion, chapter 7).
 
 Veit et al. 2016 delete blocks of a trained network. What can be deleted, that a deletion
 is undone exactly, that a deleted residual block leaves exactly its shortcut, and the
@@ -15,15 +15,23 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from torch import nn
 
-from resnet_course.lessons import plots  # noqa: E402
-from resnet_course.lessons.lesion import blocks_deleted, branch_gains, central_lengths, deletable_blocks, lesion_study, path_counts, path_length_distribution  # noqa: E402
-from resnet_course.nn.registry import create_model  # noqa: E402
-from resnet_course.training.evaluation import evaluate  # noqa: E402
+from resnet_course.lessons import plots
+from resnet_course.lessons.lesion import (
+    blocks_deleted,
+    branch_gains,
+    central_lengths,
+    deletable_blocks,
+    lesion_study,
+    path_counts,
+    path_length_distribution,
+)
+from resnet_course.nn.registry import create_model
+from resnet_course.training.evaluation import evaluate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -102,9 +110,8 @@ def test_blocks_deleted_replaces_and_restores_the_very_same_module():
 def test_blocks_deleted_restores_after_an_exception():
     model = _model()
     original = model.layer2[1]
-    with pytest.raises(RuntimeError, match="boom"):
-        with blocks_deleted(model, ["layer2.1"]):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), blocks_deleted(model, ["layer2.1"]):
+        raise RuntimeError("boom")
     assert model.layer2[1] is original
 
 
@@ -113,9 +120,9 @@ def test_blocks_deleted_refuses_what_does_not_keep_the_shape(name):
     model = _model()
     state = copy.deepcopy(model.state_dict())
     modules = dict(model.named_modules())
-    with pytest.raises(ValueError, match=rf"cannot delete {name}: only blocks that keep the shape") as error:
-        with blocks_deleted(model, ["layer1.0", name]):
-            pass
+    refused = rf"cannot delete {name}: only blocks that keep the shape"
+    with pytest.raises(ValueError, match=refused) as error, blocks_deleted(model, ["layer1.0", name]):
+        pass
     assert "layer1.0" in str(error.value)  # the message lists what can be deleted
     assert dict(model.named_modules()) == modules  # nothing was deleted on the way
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
@@ -172,7 +179,7 @@ def test_lesion_study_structure_and_values():
     assert list(result["single"]) == names
     assert list(result["multiple"]) == ["2", "3", "4"]
     assert [len(result["multiple"][k]) for k in ("2", "3", "4")] == [2, 2, 1]  # all 4 deleted: one way only
-    values = [result["baseline"], *result["single"].values(), *sum(result["multiple"].values(), [])]
+    values = [result["baseline"], *result["single"].values(), *(v for draws in result["multiple"].values() for v in draws)]
     assert all(0.0 <= v <= 1.0 and v * 16 == round(v * 16) for v in values)  # fractions of 16 images
     assert result["baseline"] == evaluate(model, data)["accuracy"]
     with blocks_deleted(model, ["layer2.1"]):

@@ -1,4 +1,4 @@
-"""Chapter 5's figures (resnet_course.plots): augmentation rows, learning-rate schedules, the
+"""Chapter 5's figures (resnet_course.lessons.plots.training): augmentation rows, learning-rate schedules, the
 confusion matrix, the most confident mistakes and the time-to-accuracy curve.
 
 Each figure must show the data it is given — the right number of panels, the counts in the
@@ -11,14 +11,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
 
-from resnet_course.lessons import plots  # noqa: E402
+from resnet_course.lessons import plots
 from resnet_course.training.evaluation import confusion_matrix
-from resnet_course.training.optim import schedule_multiplier  # noqa: E402
+from resnet_course.training.optim import schedule_multiplier
 
 CLASSES = ["cat", "dog", "ship"]
 

@@ -1,4 +1,4 @@
-"""Transfer learning (resnet_course.transfer): the three strategies, per-class accuracy, ImageNet weights.
+"""Transfer learning (resnet_course.lessons.transfer): the three strategies, per-class accuracy, ImageNet weights.
 
 The frozen body must get no gradient and keep its BatchNorm statistics in training mode; a
 new head must have the right shape; unknown strategies and networks without ImageNet
@@ -17,9 +17,9 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from resnet_course.lessons import transfer
-from resnet_course.data.safety import ChecksumError
 from resnet_course.data.hands import load_hands
+from resnet_course.data.safety import ChecksumError
+from resnet_course.lessons import transfer
 from resnet_course.nn.registry import create_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")

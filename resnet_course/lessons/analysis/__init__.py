@@ -13,21 +13,25 @@ References
   with respect to their input look like white noise (neighbouring inputs get uncorrelated
   gradients), those of residual networks like brown noise (§2, Fig. 1 and 2).
 
-Chapter 2 of the book uses everything here; chapter 7 (lesion study, loss landscape) adds
-to this module.
+Modules: :mod:`~resnet_course.lessons.analysis.gradients` (gradient norms, the gradient
+identity, shared helpers), :mod:`~resnet_course.lessons.analysis.shattering`,
+:mod:`~resnet_course.lessons.analysis.identity` (learning the identity, chapter 1) and
+:mod:`~resnet_course.lessons.analysis.tables` (the text tables the chapters print). Chapters 1
+and 2 use them; chapter 7's studies are :mod:`resnet_course.lessons.lesion` and
+:mod:`resnet_course.lessons.landscape`.
 """
 
-from resnet_course.lessons.analysis.gradients import (  # noqa: F401
+from resnet_course.lessons.analysis.gradients import (
     BLOCK_CLASSES,
+    NETWORK_KINDS,
+    GradientIdentityCheck,
+    LossFn,
     block_output_gradient_norms,
     check_gradient_identity,
     cifar_batch,
     gradient_norms,
     gradient_profiles,
-    GradientIdentityCheck,
-    LossFn,
     model_name,
-    NETWORK_KINDS,
     preserved_state,
     residual_blocks,
     residual_chain,
@@ -35,23 +39,23 @@ from resnet_course.lessons.analysis.gradients import (  # noqa: F401
     seeded_model,
     single_thread,
 )
-from resnet_course.lessons.analysis.shattering import (  # noqa: F401
+from resnet_course.lessons.analysis.identity import (
+    identity_learning_curves,
+    identity_stack,
+)
+from resnet_course.lessons.analysis.shattering import (
+    Shattering,
     autocorrelation,
     calibrate_batchnorm,
     gradient_shattering,
     neighbour_correlation,
     resize_images,
-    Shattering,
     shattering_sweep,
 )
-from resnet_course.lessons.analysis.identity import (  # noqa: F401
-    identity_learning_curves,
-    identity_stack,
-)
-from resnet_course.lessons.analysis.tables import (  # noqa: F401
+from resnet_course.lessons.analysis.tables import (
     block_gradient_table,
     gradient_norm_table,
     shattering_table,
 )
 
-__all__ = ["autocorrelation", "BLOCK_CLASSES", "block_gradient_table", "block_output_gradient_norms", "calibrate_batchnorm", "check_gradient_identity", "cifar_batch", "gradient_norm_table", "gradient_norms", "gradient_profiles", "gradient_shattering", "GradientIdentityCheck", "identity_learning_curves", "identity_stack", "LossFn", "model_name", "neighbour_correlation", "NETWORK_KINDS", "preserved_state", "residual_blocks", "residual_chain", "resize_images", "run_chain", "seeded_model", "Shattering", "shattering_sweep", "shattering_table", "single_thread"]
+__all__ = ["BLOCK_CLASSES", "NETWORK_KINDS", "GradientIdentityCheck", "LossFn", "Shattering", "autocorrelation", "block_gradient_table", "block_output_gradient_norms", "calibrate_batchnorm", "check_gradient_identity", "cifar_batch", "gradient_norm_table", "gradient_norms", "gradient_profiles", "gradient_shattering", "identity_learning_curves", "identity_stack", "model_name", "neighbour_correlation", "preserved_state", "residual_blocks", "residual_chain", "resize_images", "run_chain", "seeded_model", "shattering_sweep", "shattering_table", "single_thread"]

@@ -1,22 +1,47 @@
 """Gradient analysis for chapter 2: gradient norms per layer and the gradient identity.
+
+- :func:`gradient_norms` — ‖∂L/∂W‖ of every convolution at initialisation, the measurement
+  behind the "vanishing/exploding gradients" discussion of He et al. 2015, §1 and §4.1;
+- :func:`block_output_gradient_norms` — ‖∂L/∂x_l‖ at every block's input;
+- :func:`check_gradient_identity` — He et al. 2016, Eq. (5), checked numerically on a small
+  chain of pre-activation branches: ``∂L/∂x_l = ∂L/∂x_L · (1 + ∂/∂x_l Σ F(x_i))``.
+
+Also the small tools the other analyses share: the chapter's networks by kind and depth
+(:func:`model_name`, :func:`seeded_model`), a real CIFAR-10 batch (:func:`cifar_batch`), the
+package's blocks in a model (:func:`residual_blocks`), and two context managers that give
+back what they change (:func:`single_thread`, :func:`preserved_state`).
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from resnet_course.lessons.tracing import forward_hooks
 from resnet_course.nn.blocks import BLOCK_TYPES
 
 __all__ = [
-    "BLOCK_CLASSES", "block_output_gradient_norms", "check_gradient_identity", "cifar_batch", "gradient_norms",
-    "gradient_profiles", "GradientIdentityCheck", "LossFn", "model_name", "NETWORK_KINDS", "preserved_state",
-    "residual_blocks", "residual_chain", "run_chain", "seeded_model", "single_thread"
+    "BLOCK_CLASSES",
+    "NETWORK_KINDS",
+    "GradientIdentityCheck",
+    "LossFn",
+    "block_output_gradient_norms",
+    "check_gradient_identity",
+    "cifar_batch",
+    "gradient_norms",
+    "gradient_profiles",
+    "model_name",
+    "preserved_state",
+    "residual_blocks",
+    "residual_chain",
+    "run_chain",
+    "seeded_model",
+    "single_thread"
 ]
 
 
@@ -90,7 +115,8 @@ def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
             p.grad = grads[name]
 
 
-def _loss(outputs: Tensor, targets: Tensor | None, loss: Union[str, LossFn]) -> Tensor:
+def _loss(outputs: Tensor, targets: Tensor | None, loss: str | LossFn) -> Tensor:
+    """The scalar to backpropagate: ``"cross_entropy"`` (own predictions without targets), ``"sum"`` or a function."""
     if callable(loss):
         if targets is None:
             raise ValueError("a custom loss needs targets")
@@ -117,7 +143,7 @@ def gradient_norms(
     inputs: Tensor,
     targets: Tensor | None = None,
     *,
-    loss: Union[str, LossFn] = "cross_entropy",
+    loss: str | LossFn = "cross_entropy",
 ) -> list[tuple[str, float]]:
     """‖∂L/∂W‖ of every convolution's weight, in the order the forward pass uses them.
 
@@ -143,12 +169,8 @@ def gradient_norms(
     with preserved_state(model):
         model.train()
         model.zero_grad(set_to_none=True)
-        hooks = [m.register_forward_hook(record) for m in convs]
-        try:
+        with forward_hooks((m, record) for m in convs):
             outputs = model(inputs)
-        finally:
-            for hook in hooks:
-                hook.remove()
         _loss(outputs, targets, loss).backward()
         modules = dict(model.named_modules())
         seen: set[str] = set()
@@ -167,7 +189,7 @@ def block_output_gradient_norms(
     inputs: Tensor,
     targets: Tensor | None = None,
     *,
-    loss: Union[str, LossFn] = "cross_entropy",
+    loss: str | LossFn = "cross_entropy",
 ) -> list[tuple[str, float]]:
     """‖∂L/∂x_l‖ for the input x_l of every block, in forward order (tensor hooks).
 
@@ -180,7 +202,7 @@ def block_output_gradient_norms(
     """
     blocks = residual_blocks(model)
     if not blocks:
-        raise ValueError("the model has no residual or plain blocks (resnet_course.blocks)")
+        raise ValueError("the model has no residual or plain blocks (resnet_course.nn.blocks)")
     captured: list[tuple[str, Tensor]] = []
     grads: dict[int, float] = {}
 
@@ -194,14 +216,9 @@ def block_output_gradient_norms(
     with preserved_state(model):
         model.train()
         model.zero_grad(set_to_none=True)
-        hooks = [m.register_forward_pre_hook(lambda mod, args, name=name: pre_hook(mod, args, name))
-                 for name, m in blocks]
-        try:
-            inputs = inputs.clone().requires_grad_(True)
-            outputs = model(inputs)
-        finally:
-            for hook in hooks:
-                hook.remove()
+        hooks = [(m, lambda mod, args, name=name: pre_hook(mod, args, name)) for name, m in blocks]
+        with forward_hooks(hooks, pre=True):
+            outputs = model(inputs.clone().requires_grad_(True))
         _loss(outputs, targets, loss).backward()
     return [(name, grads.get(i, 0.0)) for i, (name, _) in enumerate(captured)]
 
@@ -245,6 +262,7 @@ class GradientIdentityCheck:
         return float((self.autograd - self.formula).abs().max())
 
     def table(self) -> str:
+        """The norms of the three terms and of their sum, and the largest disagreement, as text."""
         rows = [("∂E/∂x_l by autograd", self.autograd), ("∂E/∂x_L (direct term)", self.direct),
                 ("∂E/∂x_L · ∂ΣF/∂x_l (residual term)", self.residual), ("direct + residual (Eq. 5)", self.formula)]
         width = max(len(r[0]) for r in rows)
@@ -262,6 +280,7 @@ class _Branch(nn.Module):
                                nn.BatchNorm2d(channels), nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1))
 
     def forward(self, x: Tensor) -> Tensor:
+        """F(x): the branch alone, without the shortcut."""
         return self.f(x)
 
 

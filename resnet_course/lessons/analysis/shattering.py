@@ -1,11 +1,19 @@
-"""Shattered gradients (Balduzzi et al. 2017) for chapter 2.
+"""Shattered gradients for chapter 2.
+
+Balduzzi, Frean, Leary, Lewis, Ma, McWilliams (2017), *The Shattered Gradients Problem: If
+resnets are the answer, then what is the question?*: the gradient of a deep plain network
+with respect to its input looks like white noise — neighbouring inputs get unrelated
+gradients — while a residual network's looks like brown noise (§2, Fig. 1 and 2).
+:func:`gradient_shattering` measures it along a line through input space,
+:func:`shattering_sweep` for several kinds and depths of network; :func:`neighbour_correlation`
+and :func:`autocorrelation` are the two measures.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -14,8 +22,13 @@ from torch import Tensor, nn
 from resnet_course.lessons.analysis.gradients import model_name, seeded_model
 
 __all__ = [
-    "autocorrelation", "calibrate_batchnorm", "gradient_shattering", "neighbour_correlation", "resize_images",
-    "Shattering", "shattering_sweep"
+    "Shattering",
+    "autocorrelation",
+    "calibrate_batchnorm",
+    "gradient_shattering",
+    "neighbour_correlation",
+    "resize_images",
+    "shattering_sweep"
 ]
 
 
@@ -106,28 +119,10 @@ def gradient_shattering(
     """
     if n_points < 2:
         raise ValueError("n_points must be at least 2")
-    generator = torch.Generator().manual_seed(seed)
-    channels = _input_channels(model)
-    shape = (channels, image_size, image_size)
-    if start is None:
-        start = torch.randn(shape, generator=generator)
-    if end is None:
-        end = torch.randn(shape, generator=generator)
-    start, end = start.reshape(1, *start.shape[-3:]).cpu(), end.reshape(1, *end.shape[-3:]).cpu()
-    t = torch.linspace(0.0, 1.0, n_points)
-    points = (1 - t).view(-1, 1, 1, 1) * start + t.view(-1, 1, 1, 1) * end
-    device = next(model.parameters()).device
-    start, end, points = start.to(device), end.to(device), points.to(device)
+    t, start, end, points = _line(model, n_points, image_size, start, end, seed)
     net = copy.deepcopy(model)
-    calibrate_batchnorm(net, points if calibration is None else calibration.to(device))
-    for p in net.parameters():
-        p.requires_grad_(False)
-    grads = []
-    for chunk in points.split(batch_size):
-        x = chunk.clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad(net(x)[:, output_unit].sum(), x)
-        grads.append(grad)
-    gradients = torch.cat(grads)
+    calibrate_batchnorm(net, points if calibration is None else calibration.to(points.device))
+    gradients = _input_gradients(net, points, output_unit, batch_size)
     directional = (gradients * (end - start)).flatten(1).sum(1)
     return Shattering(
         t=t,
@@ -168,6 +163,37 @@ def shattering_sweep(
     return results
 
 
+def _line(model: nn.Module, n_points: int, image_size: int, start: Tensor | None, end: Tensor | None,
+          seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``t``, the line's two ends and its points ``(1 − t)·start + t·end`` on the model's device.
+
+    Missing ends are seeded Gaussian images of the model's input channels and ``image_size``².
+    """
+    generator = torch.Generator().manual_seed(seed)
+    shape = (_input_channels(model), image_size, image_size)
+    if start is None:
+        start = torch.randn(shape, generator=generator)
+    if end is None:
+        end = torch.randn(shape, generator=generator)
+    start, end = start.reshape(1, *start.shape[-3:]).cpu(), end.reshape(1, *end.shape[-3:]).cpu()
+    t = torch.linspace(0.0, 1.0, n_points)
+    points = (1 - t).view(-1, 1, 1, 1) * start + t.view(-1, 1, 1, 1) * end
+    device = next(model.parameters()).device
+    return t, start.to(device), end.to(device), points.to(device)
+
+
+def _input_gradients(net: nn.Module, points: Tensor, output_unit: int, batch_size: int) -> Tensor:
+    """∂ net(x)[output_unit] / ∂x at every point, in batches; ``net``'s parameters stop requiring gradients."""
+    for p in net.parameters():
+        p.requires_grad_(False)
+    grads = []
+    for chunk in points.split(batch_size):
+        x = chunk.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(net(x)[:, output_unit].sum(), x)
+        grads.append(grad)
+    return torch.cat(grads)
+
+
 def resize_images(images: Tensor, size: int) -> Tensor:
     """Average-pool (or, for a size that does not divide, bilinearly resize) N×C×H×W images to size×size."""
     if images.shape[-1] == size and images.shape[-2] == size:
@@ -178,6 +204,7 @@ def resize_images(images: Tensor, size: int) -> Tensor:
 
 
 def _input_channels(model: nn.Module) -> int:
+    """The input channels of the model's first convolution."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             return m.in_channels

@@ -1,9 +1,12 @@
-"""Text tables the notebooks print.
+"""Text tables the chapters print beside their figures: gradient norms per network and per block, shattering.
+
+The numbers come from :mod:`~resnet_course.lessons.analysis.gradients` (He et al. 2015, §4.1;
+He et al. 2016, Eq. (5)) and :mod:`~resnet_course.lessons.analysis.shattering` (Balduzzi et al. 2017).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from resnet_course.lessons.analysis.gradients import model_name
 from resnet_course.lessons.analysis.shattering import Shattering
@@ -15,6 +18,7 @@ __all__ = ["block_gradient_table", "gradient_norm_table", "shattering_table"]
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell, the first left-aligned, the others right-aligned; a rule under the header."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join([str(header[0]).ljust(widths[0])] + [str(h).rjust(w) for h, w in zip(header[1:], widths[1:])])]
     lines.append("-" * len(lines[0]))

@@ -5,11 +5,11 @@ Chapter 2 (residual learning) uses all of those below; data come from
 :mod:`resnet_course.analysis`.
 """
 
-from resnet_course.lessons.plots.foundations import (  # noqa: F401
-    error_curves,
+from resnet_course.lessons.plots.foundations import (
     IDENTITY_LABELS,
     KIND_COLORS,
     KIND_LABELS,
+    error_curves,
     plot_error_curves,
     plot_gradient_norms,
     plot_gradient_profile,
@@ -19,7 +19,9 @@ from resnet_course.lessons.plots.foundations import (  # noqa: F401
     plot_shattering,
     show_samples,
 )
-from resnet_course.lessons.plots.training import (  # noqa: F401
+from resnet_course.lessons.plots.training import (
+    STRATEGY_COLORS,
+    STRATEGY_LABELS,
     confident_mistakes,
     plot_augmentation,
     plot_confident_mistakes,
@@ -29,12 +31,10 @@ from resnet_course.lessons.plots.training import (  # noqa: F401
     plot_per_class_accuracy,
     plot_time_to_accuracy,
     plot_transfer_curves,
-    STRATEGY_COLORS,
-    STRATEGY_LABELS,
 )
-from resnet_course.lessons.plots.understanding import (  # noqa: F401
-    lesion_curve,
+from resnet_course.lessons.plots.understanding import (
     NETWORK_COLORS,
+    lesion_curve,
     plot_landscape_1d,
     plot_landscape_2d,
     plot_lesion,
@@ -42,4 +42,4 @@ from resnet_course.lessons.plots.understanding import (  # noqa: F401
     plot_path_lengths,
 )
 
-__all__ = ["confident_mistakes", "error_curves", "IDENTITY_LABELS", "KIND_COLORS", "KIND_LABELS", "lesion_curve", "NETWORK_COLORS", "plot_augmentation", "plot_confident_mistakes", "plot_confusion_matrix", "plot_error_curves", "plot_gradient_norms", "plot_gradient_profile", "plot_hand_crops", "plot_identity_curves", "plot_landscape_1d", "plot_landscape_2d", "plot_lesion", "plot_lesion_multiple", "plot_lr_schedules", "plot_nested_function_classes", "plot_path_lengths", "plot_per_class_accuracy", "plot_reference_degradation", "plot_shattering", "plot_time_to_accuracy", "plot_transfer_curves", "show_samples", "STRATEGY_COLORS", "STRATEGY_LABELS"]
+__all__ = ["IDENTITY_LABELS", "KIND_COLORS", "KIND_LABELS", "NETWORK_COLORS", "STRATEGY_COLORS", "STRATEGY_LABELS", "confident_mistakes", "error_curves", "lesion_curve", "plot_augmentation", "plot_confident_mistakes", "plot_confusion_matrix", "plot_error_curves", "plot_gradient_norms", "plot_gradient_profile", "plot_hand_crops", "plot_identity_curves", "plot_landscape_1d", "plot_landscape_2d", "plot_lesion", "plot_lesion_multiple", "plot_lr_schedules", "plot_nested_function_classes", "plot_path_lengths", "plot_per_class_accuracy", "plot_reference_degradation", "plot_shattering", "plot_time_to_accuracy", "plot_transfer_curves", "show_samples"]

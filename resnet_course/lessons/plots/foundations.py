@@ -1,19 +1,26 @@
-"""The chapters' figures: learning the identity, function classes, gradients, shattering, degradation curves, sample images.
+"""The figures of chapters 1 and 2: the data, learning the identity, function classes, gradients, shattering.
+
+- :func:`show_samples` — a grid of images of a data set;
+- :func:`plot_identity_curves` and :func:`plot_nested_function_classes` — why a residual block
+  finds the identity easily and why nested function classes matter (He et al. 2015, §1, §3.1);
+- :func:`plot_gradient_norms` and :func:`plot_gradient_profile` — gradient norms per layer at
+  initialisation (He et al. 2015, §4.1; He et al. 2016, Eq. (5));
+- :func:`plot_shattering` — shattered gradients (Balduzzi et al. 2017, Fig. 1 and 2);
+- :func:`plot_error_curves` and :func:`plot_reference_degradation` — the degradation problem,
+  training and test error per epoch (He et al. 2015, Fig. 1 and Fig. 6).
+
+The data come from :mod:`resnet_course.lessons.analysis`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Sequence
-
-import numpy as np
-import torch
-
-if TYPE_CHECKING:  # imported lazily at run time: matplotlib is slow to import
-    from matplotlib.figure import Figure
-from typing import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
+import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse
 from matplotlib.ticker import MaxNLocator
@@ -22,18 +29,25 @@ from resnet_course.data.imageset import ImageSet
 from resnet_course.lessons.analysis.shattering import Shattering
 
 __all__ = [
-    "error_curves", "IDENTITY_LABELS", "KIND_COLORS", "KIND_LABELS", "plot_error_curves", "plot_gradient_norms",
-    "plot_gradient_profile", "plot_identity_curves", "plot_nested_function_classes", "plot_reference_degradation",
-    "plot_shattering", "show_samples"
+    "IDENTITY_LABELS",
+    "KIND_COLORS",
+    "KIND_LABELS",
+    "error_curves",
+    "plot_error_curves",
+    "plot_gradient_norms",
+    "plot_gradient_profile",
+    "plot_identity_curves",
+    "plot_nested_function_classes",
+    "plot_reference_degradation",
+    "plot_shattering",
+    "show_samples",
 ]
 
 
-# ----------------------------------------------------------------------------------------
-# 7. A look at the data
-# ----------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------- a look at the data
 
 
-def show_samples(data: ImageSet, n: int = 16, seed: int = 0, ax=None, *, ncols: int = 8) -> Figure:
+def show_samples(data: ImageSet, n: int = 16, seed: int = 0, ax: Any = None, *, ncols: int = 8) -> Figure:
     """A grid of ``n`` random images (seeded) titled with their class names.
 
     Draws into ``ax`` -- a sequence (or array) of at least ``n`` matplotlib Axes -- when
@@ -45,8 +59,6 @@ def show_samples(data: ImageSet, n: int = 16, seed: int = 0, ax=None, *, ncols: 
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(data), generator=generator)[:n].tolist()
     if ax is None:
-        from matplotlib.figure import Figure
-
         ncols = min(ncols, n)
         nrows = math.ceil(n / ncols)
         fig = Figure(figsize=(1.5 * ncols, 1.7 * nrows + 0.3), layout="constrained")
@@ -65,6 +77,9 @@ def show_samples(data: ImageSet, n: int = 16, seed: int = 0, ax=None, *, ncols: 
             axis.set_title(data.classes[int(data.labels[i])], fontsize=9)
     return fig
 
+
+# --------------------------------------------------------------------------- names and colours
+
 KIND_LABELS: dict[str, str] = {"plain": "plain", "residual": "residual (ResNet)",
                                "preact": "pre-activation ResNet"}
 KIND_COLORS: dict[str, str] = {"plain": "tab:red", "residual": "tab:blue", "preact": "tab:green",
@@ -75,6 +90,7 @@ IDENTITY_LABELS: dict[str, str] = {"plain": "plain stack (must fit the identity)
 
 
 def _depth_colors(depths: Sequence[int]) -> dict[int, tuple[float, float, float, float]]:
+    """One viridis colour per depth, shallow (dark) to deep (light)."""
     cmap = plt.get_cmap("viridis")
     n = max(len(depths) - 1, 1)
     return {d: cmap(0.85 * i / n) for i, d in enumerate(sorted(depths))}

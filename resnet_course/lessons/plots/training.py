@@ -1,9 +1,15 @@
-"""Chapters 5 and 6's figures: augmentation, schedules, confusion, transfer.
+"""The figures of chapters 5 and 6: augmentation, schedules, confusion, time to accuracy, transfer.
+
+- chapter 5 (training on CIFAR-10, He et al. 2015, §4.2): :func:`plot_augmentation`,
+  :func:`plot_lr_schedules`, :func:`plot_confusion_matrix`, :func:`plot_confident_mistakes`,
+  :func:`plot_time_to_accuracy`;
+- chapter 6 (transfer learning on hand gestures): :func:`plot_transfer_curves`,
+  :func:`plot_per_class_accuracy`, :func:`plot_hand_crops`.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -13,9 +19,17 @@ from matplotlib.ticker import MaxNLocator
 from resnet_course.lessons.plots.foundations import error_curves
 
 __all__ = [
-    "confident_mistakes", "plot_augmentation", "plot_confident_mistakes", "plot_confusion_matrix",
-    "plot_hand_crops", "plot_lr_schedules", "plot_per_class_accuracy", "plot_time_to_accuracy",
-    "plot_transfer_curves", "STRATEGY_COLORS", "STRATEGY_LABELS"
+    "STRATEGY_COLORS",
+    "STRATEGY_LABELS",
+    "confident_mistakes",
+    "plot_augmentation",
+    "plot_confident_mistakes",
+    "plot_confusion_matrix",
+    "plot_hand_crops",
+    "plot_lr_schedules",
+    "plot_per_class_accuracy",
+    "plot_time_to_accuracy",
+    "plot_transfer_curves"
 ]
 
 

@@ -1,9 +1,19 @@
-"""Chapter 7's figures: lesion study, path lengths, loss landscapes.
+"""Chapter 7's figures: the lesion study, path lengths, loss landscapes.
+
+- :func:`plot_lesion` and :func:`plot_lesion_multiple` — test accuracy with one block, or k
+  blocks, deleted (Veit et al. 2016, Fig. 3 and Fig. 5);
+- :func:`plot_path_lengths` — the distribution of path lengths in the unraveled view (Veit et
+  al. 2016, Fig. 6);
+- :func:`plot_landscape_1d` and :func:`plot_landscape_2d` — filter-normalised loss slices (Li et
+  al. 2018, Fig. 5 and 6).
+
+Each draws what :mod:`resnet_course.lessons.lesion` or :mod:`resnet_course.lessons.landscape`
+computed (or the stored results the experiments wrote).
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -11,9 +21,16 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from resnet_course.lessons.labels import network_label
+
 __all__ = [
-    "lesion_curve", "NETWORK_COLORS", "plot_landscape_1d", "plot_landscape_2d", "plot_lesion",
-    "plot_lesion_multiple", "plot_path_lengths"
+    "NETWORK_COLORS",
+    "lesion_curve",
+    "plot_landscape_1d",
+    "plot_landscape_2d",
+    "plot_lesion",
+    "plot_lesion_multiple",
+    "plot_path_lengths"
 ]
 
 
@@ -22,17 +39,9 @@ __all__ = [
 NETWORK_COLORS: dict[str, str] = {"resnet20": "tab:blue", "plain20": "tab:red"}
 
 
-def _network_label(arch: str) -> str:
-    """``resnet20`` → ``ResNet-20``, ``plain20`` → ``plain-20``."""
-    for prefix, label in (("resnet", "ResNet-"), ("plain", "plain-")):
-        if arch.startswith(prefix) and arch[len(prefix):].isdigit():
-            return label + arch[len(prefix):]
-    return arch
-
-
 def _runs(result: Mapping[str, object]) -> Mapping[str, Mapping[str, object]]:
     """The per-network entries of a result file, or the mapping itself if it already is one."""
-    return result["runs"] if "runs" in result else result  # type: ignore[return-value]
+    return result.get("runs", result)  # type: ignore[return-value]
 
 
 def plot_lesion(result: Mapping[str, object], *, chance: float = 0.1) -> Figure:
@@ -53,9 +62,9 @@ def plot_lesion(result: Mapping[str, object], *, chance: float = 0.1) -> Figure:
         color = NETWORK_COLORS.get(arch, f"C{i}")
         accs = [100 * run["single"][b] for b in blocks]  # type: ignore[index]
         ax.bar(x + (i - (len(archs) - 1) / 2) * width, accs, width, color=color, alpha=0.8,
-               label=f"{_network_label(arch)}, block deleted")
+               label=f"{network_label(arch)}, block deleted")
         ax.axhline(100 * run["baseline"], color=color, ls="--", lw=1.2,  # type: ignore[index]
-                   label=f"{_network_label(arch)} intact")
+                   label=f"{network_label(arch)} intact")
     ax.axhline(100 * chance, color="grey", ls=":", lw=1.2, label="chance")
     ax.set_xticks(x, blocks)
     ax.set_xlabel("deleted block")
@@ -88,9 +97,9 @@ def plot_lesion_multiple(result: Mapping[str, object], *, chance: float = 0.1) -
     for i, (arch, run) in enumerate(runs.items()):
         color = NETWORK_COLORS.get(arch, f"C{i}")
         ks, mean, low, high = lesion_curve(run)
-        ax.plot(ks, [100 * a for a in mean], "-o", color=color, ms=4, label=f"{_network_label(arch)} (mean)")
+        ax.plot(ks, [100 * a for a in mean], "-o", color=color, ms=4, label=f"{network_label(arch)} (mean)")
         ax.fill_between(ks, [100 * a for a in low], [100 * a for a in high], color=color, alpha=0.2,
-                        label=f"{_network_label(arch)} (lowest–highest)")
+                        label=f"{network_label(arch)} (lowest–highest)")
     ax.axhline(100 * chance, color="grey", ls=":", lw=1.2, label="chance")
     ax.set_xlabel("number of blocks deleted")
     ax.set_ylabel("test accuracy (%)")
@@ -125,8 +134,9 @@ def plot_path_lengths(distributions: Mapping[str, Sequence[float]], *, share: fl
 
 
 def _slices(result: Mapping[str, object], key: str) -> dict[str, Mapping[str, object]]:
+    """Each network's ``key`` slice ("1d" or "2d") of a landscape result, or the run itself if it is one."""
     runs = _runs(result)
-    return {arch: (run[key] if key in run else run) for arch, run in runs.items()}  # type: ignore[index,operator]
+    return {arch: run.get(key, run) for arch, run in runs.items()}  # type: ignore[index,operator]
 
 
 def plot_landscape_1d(result: Mapping[str, object], *, title: str = "") -> Figure:
@@ -139,9 +149,9 @@ def plot_landscape_1d(result: Mapping[str, object], *, title: str = "") -> Figur
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2))
     for i, (arch, s) in enumerate(slices.items()):
         color = NETWORK_COLORS.get(arch, f"C{i}")
-        left.plot(s["alpha"], s["loss"], "-o", color=color, ms=3, label=_network_label(arch))
+        left.plot(s["alpha"], s["loss"], "-o", color=color, ms=3, label=network_label(arch))
         right.plot(s["alpha"], [100 * a for a in s["accuracy"]], "-o", color=color, ms=3,  # type: ignore[union-attr]
-                   label=_network_label(arch))
+                   label=network_label(arch))
     left.set_yscale("log")
     left.set_ylabel("training loss (log scale)")
     right.set_ylabel("training accuracy (%)")
@@ -177,7 +187,7 @@ def plot_landscape_2d(result: Mapping[str, object], *, levels: int = 20) -> Figu
         ax.contourf(alpha, beta, z, levels=bounds, norm=LogNorm(low, high), cmap="viridis_r")
         ax.contour(alpha, beta, z, levels=bounds, colors="k", linewidths=0.3, norm=LogNorm(low, high))
         ax.plot([0], [0], "w*", ms=10, mec="k")
-        ax.set_title(_network_label(arch))
+        ax.set_title(network_label(arch))
         ax.set_xlabel("α (direction δ)")
         ax.set_aspect("equal")
     axes[0][0].set_ylabel("β (direction η)")

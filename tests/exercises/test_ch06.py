@@ -1,4 +1,4 @@
-"""Chapter 6's self-checks (resnet_course.exercises): a new head, a frozen body, two learning rates.
+"""Chapter 6's self-checks (resnet_course.exercises.ch06): a new head, a frozen body, two learning rates.
 
 Each check must accept the reference solution (and other correct ones) and reject every typical
 wrong answer with the message that names the mistake; the solutions printed in the chapter's
@@ -13,9 +13,14 @@ import pytest
 import torch
 from torch import nn
 
-from resnet_course.lessons import transfer
+from resnet_course.exercises.ch06 import (
+    check_finetune_param_groups,
+    check_frozen_body,
+    check_new_head,
+    reference_finetune_param_groups,
+)
 from resnet_course.exercises.checking import ExerciseError
-from resnet_course.exercises.ch06 import check_finetune_param_groups, check_frozen_body, check_new_head, reference_finetune_param_groups
+from resnet_course.lessons import transfer
 from resnet_course.nn.registry import create_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")

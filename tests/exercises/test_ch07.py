@@ -1,4 +1,5 @@
-"""Chapter 7's self-checks: filter normalisation, a block-deleting context manager, path counts.
+"""Chapter 7's self-checks (resnet_course.exercises.ch07): filter normalisation, a block-deleting
+context manager, path counts.
 
 Each check must accept the reference solution, reject the typical wrong answers with a
 message that names the mistake, and the solutions printed in the chapter must pass.
@@ -14,8 +15,15 @@ import pytest
 import torch
 from torch import nn
 
+from resnet_course.exercises.ch07 import (
+    check_block_deleter,
+    check_filter_normalisation,
+    check_path_count,
+    reference_count_paths,
+    reference_delete_block,
+    reference_filter_normalise,
+)
 from resnet_course.exercises.checking import ExerciseError
-from resnet_course.exercises.ch07 import check_block_deleter, check_filter_normalisation, check_path_count, reference_count_paths, reference_delete_block, reference_filter_normalise
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -120,7 +128,7 @@ def _swallows(model, name):
     setattr(parent, child, nn.Identity())
     try:
         yield model
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001, S110 - the wrong solution under test swallows errors
         pass
     finally:
         setattr(parent, child, block)

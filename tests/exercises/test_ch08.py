@@ -1,4 +1,5 @@
-"""Chapter 8's self-checks: a WRN parameter formula, a ResNeXt block, a dense layer, DDP settings.
+"""Chapter 8's self-checks (resnet_course.exercises.ch08): a WRN parameter formula, a ResNeXt
+block, a dense layer, DDP settings.
 
 Each check must accept the reference solution, reject the typical wrong answers with a
 message that names the mistake, and the solutions printed in the chapter must pass.
@@ -11,10 +12,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from resnet_course.exercises.ch08 import (
+    ReferenceResNeXtBlock,
+    check_ddp_settings,
+    check_dense_layer,
+    check_resnext_block,
+    check_wrn_param_formula,
+    reference_ddp_settings,
+    reference_wrn_params,
+)
 from resnet_course.exercises.checking import ExerciseError
-from resnet_course.exercises.ch08 import ReferenceResNeXtBlock, check_ddp_settings, check_dense_layer, check_resnext_block, check_wrn_param_formula, reference_ddp_settings, reference_wrn_params
-from resnet_course.nn.variants import DenseLayer, wide_resnet
 from resnet_course.nn.summary import count_parameters
+from resnet_course.nn.variants import DenseLayer, wide_resnet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

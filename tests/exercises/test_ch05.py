@@ -1,4 +1,4 @@
-"""Chapter 5's self-checks (resnet_course.exercises): the paper's lr schedule, reading a confusion
+"""Chapter 5's self-checks (resnet_course.exercises.ch05): the paper's lr schedule, reading a confusion
 matrix, the batched crop-and-flip augmentation, and parameter groups without weight decay on
 BatchNorm parameters and biases.
 
@@ -16,8 +16,17 @@ import torch.nn.functional as F
 from resnet_course import create_model
 from resnet_course.data.loaders import TensorLoader
 from resnet_course.data.registry import load_dataset
+from resnet_course.exercises.ch05 import (
+    check_confusion_summary,
+    check_crop_flip,
+    check_lr_schedule,
+    check_param_groups,
+    reference_confusion_summary,
+    reference_crop_flip,
+    reference_lr_at,
+    reference_param_groups,
+)
 from resnet_course.exercises.checking import ExerciseError
-from resnet_course.exercises.ch05 import check_confusion_summary, check_crop_flip, check_lr_schedule, check_param_groups, reference_confusion_summary, reference_crop_flip, reference_lr_at, reference_param_groups
 from resnet_course.training.evaluation import confusion_matrix
 from resnet_course.training.optim import make_optimizer, schedule_multiplier
 

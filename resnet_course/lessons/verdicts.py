@@ -1,0 +1,358 @@
+"""The chapters' verdicts: what the reference runs show, as numbers, a yes or no, and one sentence.
+
+A chapter that claims "the deeper plain network trains worse" must say so only when its
+numbers show it. Each function here reads the runs, decides, and phrases the decision in a
+sentence that states the numbers it rests on — and says the opposite when the numbers do:
+
+- :func:`degradation_verdict` — the degradation problem (He et al. 2015, §1 and §4.2, Fig. 1
+  and Fig. 6 left): the deeper *plain* network ends with a higher training error;
+- :func:`residual_verdict` — the residual fix (He et al. 2015, §4.2, Fig. 6 middle): the deeper
+  *ResNet* ends with a lower training error and a lower test error;
+- :func:`depth_trend_verdict` — Table 6 of He et al. 2015: ResNet test error falls with depth,
+  20 → 32 → 44 → 56 → 110 layers (the depths present);
+- :func:`transfer_verdict` — chapter 6's learning curves: one transfer strategy against
+  another at each training-set size, the gap against two standard errors of the difference.
+
+The runs are what the experiments store, keyed by network: ``{"resnet20": {"final":
+{"test_error": 0.08, "train_error_eval": 0.01}, "history": {"train_acc": [...], "val_acc":
+[...], …}}, …}``, or a bare history per network (``{"plain20": {"train_acc": [...], …}}``).
+Errors are fractions (0.079 is 7.9 %). Every verdict prints as its sentence.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from resnet_course.lessons.labels import network_label
+
+__all__ = [
+    "TABLE6_DEPTHS",
+    "DegradationVerdict",
+    "DepthTrendVerdict",
+    "ResidualVerdict",
+    "SeedSummary",
+    "SizeComparison",
+    "TransferVerdict",
+    "degradation_verdict",
+    "depth_trend_verdict",
+    "final_errors",
+    "residual_verdict",
+    "transfer_verdict",
+]
+
+
+TABLE6_DEPTHS: tuple[int, ...] = (20, 32, 44, 56, 110)  # He et al. 2015, Table 6 (1202 aside)
+
+
+# --------------------------------------------------------------------------- reading the runs
+
+
+def final_errors(runs: Mapping[str, Mapping[str, Any]], names: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """``{name: (training error, test error)}`` at the end of training, the same measure for every name.
+
+    When every named run has ``final`` scores, those are used: ``final["train_error_eval"]``
+    (the whole training set in eval mode, after training) and ``final["test_error"]``. Otherwise
+    every run is read from its last epoch: ``1 − train_acc[-1]`` and ``1 − val_acc[-1]`` (the
+    history sits under ``"history"`` or is the run itself), so two networks are never compared
+    on different measures.
+    """
+    missing = [name for name in names if name not in runs]
+    if missing:
+        raise KeyError(f"no run for {', '.join(missing)}; the runs hold {', '.join(sorted(runs)) or 'nothing'}")
+    if all("train_error_eval" in runs[n].get("final", {}) and "test_error" in runs[n].get("final", {})
+           for n in names):
+        return {n: (float(runs[n]["final"]["train_error_eval"]), float(runs[n]["final"]["test_error"]))
+                for n in names}
+    errors = {}
+    for name in names:
+        history = runs[name].get("history", runs[name])
+        if not history.get("train_acc") or not history.get("val_acc"):
+            raise ValueError(f"the run of {name} has neither final scores nor a history with train_acc and val_acc")
+        errors[name] = (1.0 - float(history["train_acc"][-1]), 1.0 - float(history["val_acc"][-1]))
+    return errors
+
+
+def _depth(name: str, family: str) -> int | None:
+    """``_depth("plain56", "plain") == 56``; None for a name of another family."""
+    match = re.fullmatch(rf"{family}(\d+)", name)
+    return int(match.group(1)) if match else None
+
+
+def _shallowest_and_deepest(runs: Mapping[str, Any], family: str) -> tuple[str, str]:
+    """The names of the shallowest and the deepest network of ``family`` ("plain", "resnet") in ``runs``."""
+    found = sorted((d, name) for name in runs if (d := _depth(name, family)) is not None)
+    if len(found) < 2:
+        raise ValueError(f"need two {family} networks of different depths; the runs hold "
+                         f"{', '.join(sorted(runs)) or 'nothing'}")
+    return found[0][1], found[-1][1]
+
+
+# --------------------------------------------------------------------------- phrasing numbers
+
+
+def _decimals(values: Sequence[float]) -> int:
+    """How many decimals (1 to 3) percentages need so that unequal values read unequal."""
+    for decimals in (1, 2, 3):
+        texts = [f"{100 * v:.{decimals}f}" for v in values]
+        if all(texts[i] != texts[j] for i in range(len(values)) for j in range(i) if values[i] != values[j]):
+            return decimals
+    return 3
+
+
+def _percentages(values: Sequence[float]) -> list[str]:
+    """``7.9 %`` for each value, with just enough decimals that unequal values read unequal."""
+    decimals = _decimals(values)
+    return [f"{100 * v:.{decimals}f} %" for v in values]
+
+
+def _relation(value: float, other: float) -> str:
+    """``"below"``, ``"above"`` or ``"the same as"``: where ``value`` lies against ``other``."""
+    return "below" if value < other else "above" if value > other else "the same as"
+
+
+# --------------------------------------------------------------------------- (a) degradation
+
+
+@dataclass(frozen=True)
+class DegradationVerdict:
+    """Degradation (He et al. 2015, §1): does the deeper plain network end with the higher training error?"""
+
+    shallow: str
+    deep: str
+    shallow_train_error: float
+    deep_train_error: float
+    holds: bool  # the deeper plain network's training error is above the shallower's
+    sentence: str
+
+    def __str__(self) -> str:
+        return self.sentence
+
+
+def degradation_verdict(runs: Mapping[str, Mapping[str, Any]], shallow: str | None = None,
+                        deep: str | None = None) -> DegradationVerdict:
+    """The deeper plain network's final training error against the shallower's (default: shallowest, deepest).
+
+    The effect holds when the deeper network's training error is strictly above: a deeper
+    network that could copy the shallower one and make its extra layers identities trains
+    *worse* — not overfitting, an optimisation difficulty (He et al. 2015, §1, Fig. 1).
+    """
+    if shallow is None or deep is None:
+        default_shallow, default_deep = _shallowest_and_deepest(runs, "plain")
+        shallow, deep = shallow or default_shallow, deep or default_deep
+    errors = final_errors(runs, [shallow, deep])
+    low, high = errors[shallow][0], errors[deep][0]
+    holds = high > low
+    deep_text, shallow_text = _percentages([high, low])
+    conclusion = ("the deeper plain net trains worse." if holds
+                  else "no degradation here, the deeper plain net trains at least as well.")
+    sentence = (f"{network_label(deep)} ends with {deep_text} training error, {_relation(high, low)} "
+                f"{network_label(shallow)}'s {shallow_text}: {conclusion}")
+    return DegradationVerdict(shallow, deep, low, high, holds, sentence)
+
+
+# --------------------------------------------------------------------------- (b) the residual fix
+
+
+@dataclass(frozen=True)
+class ResidualVerdict:
+    """The residual fix (He et al. 2015, §4.2): does the deeper ResNet end lower in training *and* test error?"""
+
+    shallow: str
+    deep: str
+    shallow_train_error: float
+    deep_train_error: float
+    shallow_test_error: float
+    deep_test_error: float
+    holds: bool  # both of the deeper ResNet's errors are below the shallower's
+    sentence: str
+
+    def __str__(self) -> str:
+        return self.sentence
+
+
+_RESIDUAL_CONCLUSIONS = {
+    (True, True): "the deeper ResNet trains better and generalises better.",
+    (True, False): "the deeper ResNet trains better but does not generalise better.",
+    (False, True): "the deeper ResNet generalises better but does not train better.",
+    (False, False): "the deeper ResNet does no better on either.",
+}
+
+
+def residual_verdict(runs: Mapping[str, Mapping[str, Any]], shallow: str | None = None,
+                     deep: str | None = None) -> ResidualVerdict:
+    """The deeper ResNet's final training and test errors against the shallower's (default: shallowest, deepest).
+
+    The effect holds when both are strictly below: with identity shortcuts the added depth
+    is used, and the deeper network trains and generalises better (He et al. 2015, §4.2,
+    Fig. 6; the opposite of the plain networks' degradation).
+    """
+    if shallow is None or deep is None:
+        default_shallow, default_deep = _shallowest_and_deepest(runs, "resnet")
+        shallow, deep = shallow or default_shallow, deep or default_deep
+    errors = final_errors(runs, [shallow, deep])
+    (train_s, test_s), (train_d, test_d) = errors[shallow], errors[deep]
+    train_lower, test_lower = train_d < train_s, test_d < test_s
+    train_d_text, train_s_text = _percentages([train_d, train_s])
+    test_d_text, test_s_text = _percentages([test_d, test_s])
+    sentence = (f"{network_label(deep)} ends with {train_d_text} training error, {_relation(train_d, train_s)} "
+                f"{network_label(shallow)}'s {train_s_text}, and {test_d_text} test error, "
+                f"{_relation(test_d, test_s)} its {test_s_text}: {_RESIDUAL_CONCLUSIONS[train_lower, test_lower]}")
+    return ResidualVerdict(shallow, deep, train_s, train_d, test_s, test_d, train_lower and test_lower, sentence)
+
+
+# --------------------------------------------------------------------------- (c) the depth trend of Table 6
+
+
+@dataclass(frozen=True)
+class DepthTrendVerdict:
+    """Table 6 (He et al. 2015): does ResNet test error fall at every step in depth?"""
+
+    depths: tuple[int, ...]
+    test_errors: tuple[float, ...]
+    rises: tuple[tuple[int, int], ...]  # (shallower, deeper) steps where the error did not fall
+    holds: bool  # at least two depths, and the error falls at every step
+    sentence: str
+
+    def __str__(self) -> str:
+        return self.sentence
+
+
+def depth_trend_verdict(runs: Mapping[str, Mapping[str, Any]],
+                        depths: Sequence[int] = TABLE6_DEPTHS) -> DepthTrendVerdict:
+    """ResNet test error across ``depths`` (those of ``resnet<depth>`` present in ``runs``): monotonic or not?
+
+    The effect holds when the error is strictly lower at every deeper network. With fewer
+    than two depths present there is no trend to read, and the verdict says so.
+    """
+    present = tuple(d for d in sorted(depths) if f"resnet{d}" in runs)
+    if len(present) < 2:
+        shown = ", ".join(network_label(f"resnet{d}") for d in present) or "no ResNet of those depths"
+        sentence = f"only {shown} in the runs: no depth trend to read."
+        errors = tuple(final_errors(runs, [f"resnet{d}" for d in present])[f"resnet{d}"][1] for d in present)
+        return DepthTrendVerdict(present, errors, (), False, sentence)
+    by_name = final_errors(runs, [f"resnet{d}" for d in present])
+    errors = tuple(by_name[f"resnet{d}"][1] for d in present)
+    rises = tuple((a, b) for (a, ea), (b, eb) in zip(zip(present, errors), zip(present[1:], errors[1:])) if eb >= ea)
+    listing = ", ".join(f"{text} ({d})" for d, text in zip(present, _percentages(errors)))
+    if not rises:
+        sentence = f"ResNet test error falls at every step in depth: {listing}."
+    else:
+        steps = " or from ".join(f"{network_label(f'resnet{a}')} to {network_label(f'resnet{b}')}" for a, b in rises)
+        sentence = f"ResNet test error does not fall at every step in depth: {listing}; it does not fall from {steps}."
+    return DepthTrendVerdict(present, errors, rises, not rises, sentence)
+
+
+# --------------------------------------------------------------------------- (d) transfer learning curves
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    """A measurement over seeds: mean, sample standard deviation and number of seeds."""
+
+    mean: float
+    std: float
+    seeds: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> SeedSummary:
+        """Mean and sample standard deviation (n − 1) of one value per seed (std 0 for a single seed)."""
+        n = len(values)
+        if n == 0:
+            raise ValueError("no values to summarise")
+        mean = sum(values) / n
+        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+        return cls(mean, std, n)
+
+    @property
+    def standard_error(self) -> float:
+        """std / √seeds: the uncertainty of the mean."""
+        return self.std / math.sqrt(self.seeds)
+
+
+@dataclass(frozen=True)
+class SizeComparison:
+    """Two strategies at one training-set size: the difference of the means and two standard errors of it."""
+
+    size: int
+    first: SeedSummary
+    second: SeedSummary
+    difference: float  # first.mean − second.mean
+    two_standard_errors: float  # 2·√(se_first² + se_second²); nan with a single seed on either side
+    clear: bool  # |difference| > two standard errors (never with a single seed)
+
+
+@dataclass(frozen=True)
+class TransferVerdict:
+    """Chapter 6's learning curves: is one strategy ahead of another by more than two standard errors?"""
+
+    first: str
+    second: str
+    metric: str
+    comparisons: tuple[SizeComparison, ...]
+    holds: bool  # ``first`` is ahead, by more than two standard errors, at every size
+    sentence: str
+
+    def __str__(self) -> str:
+        return self.sentence
+
+
+def _as_summary(value: SeedSummary | Sequence[float] | Mapping[str, float]) -> SeedSummary:
+    """A curve's point as a :class:`SeedSummary`: given as one, as ``{"mean", "std", "seeds"}`` or as values."""
+    if isinstance(value, SeedSummary):
+        return value
+    if isinstance(value, Mapping):
+        return SeedSummary(float(value["mean"]), float(value["std"]), int(value["seeds"]))
+    return SeedSummary.of([float(v) for v in value])
+
+
+def _compare_at(size: int, first: SeedSummary, second: SeedSummary) -> SizeComparison:
+    """The difference of the means at one size, and whether it exceeds two standard errors of it."""
+    difference = first.mean - second.mean
+    if min(first.seeds, second.seeds) < 2:
+        return SizeComparison(size, first, second, difference, math.nan, False)
+    two_se = 2 * math.hypot(first.standard_error, second.standard_error)
+    return SizeComparison(size, first, second, difference, two_se, abs(difference) > two_se)
+
+
+def _phrase_size(c: SizeComparison, sign: int, first: str, second: str) -> str:
+    """``200 images 71.2 % vs 45.0 % (+26.2 points, beyond two standard errors, 6.1 points: … ahead)``."""
+    decimals = _decimals([c.first.mean, c.second.mean])
+    a, b = (f"{100 * v:.{decimals}f} %" for v in (c.first.mean, c.second.mean))
+    points = f"{100 * c.difference:+.{decimals}f} points"
+    if math.isnan(c.two_standard_errors):
+        return f"{c.size} images {a} vs {b} ({points}; a single seed, no standard error)"
+    bound = f"two standard errors, {100 * c.two_standard_errors:.{decimals}f} points"
+    if not c.clear:
+        return f"{c.size} images {a} vs {b} ({points}, within {bound})"
+    leader = first if sign * c.difference > 0 else second
+    return f"{c.size} images {a} vs {b} ({points}, beyond {bound}: {leader} ahead)"
+
+
+def transfer_verdict(first: str, first_curve: Mapping[int, Any], second: str, second_curve: Mapping[int, Any], *,
+                     metric: str = "test accuracy", higher_is_better: bool = True) -> TransferVerdict:
+    """Strategy ``first`` against ``second`` at every training-set size both curves have.
+
+    Each curve maps a size (training images) to the metric over seeds: a :class:`SeedSummary`,
+    a mapping ``{"mean", "std", "seeds"}``, or the list of per-seed values. At each size the
+    difference of the means is compared with two standard errors of that difference,
+    ``2·√(std₁²/n₁ + std₂²/n₂)``; it is *clear* when it exceeds them (with a single seed on
+    either side there is no standard error, and nothing is clear). The verdict holds when
+    ``first`` is ahead by a clear margin at every size.
+    """
+    sizes = sorted(set(first_curve) & set(second_curve))
+    if not sizes:
+        raise ValueError(f"the curves of {first} and {second} share no training-set size")
+    sign = 1 if higher_is_better else -1
+    comparisons = tuple(_compare_at(size, _as_summary(first_curve[size]), _as_summary(second_curve[size]))
+                        for size in sizes)
+    holds = all(c.clear and sign * c.difference > 0 for c in comparisons)
+    listing = "; ".join(_phrase_size(c, sign, first, second) for c in comparisons)
+    conclusion = (f"{first} is ahead of {second} by more than two standard errors at every size." if holds
+                  else f"{first} is not ahead of {second} by more than two standard errors at every size.")
+    conclusion = conclusion[0].upper() + conclusion[1:]
+    sentence = f"{first} vs {second}, {metric} (mean over seeds): {listing}. {conclusion}"
+    return TransferVerdict(first, second, metric, comparisons, holds, sentence)
