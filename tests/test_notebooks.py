@@ -234,7 +234,7 @@ def test_notebooks_and_toc_agree() -> None:
 
 def test_teaching_guide_lists_every_exercise_with_a_real_self_check() -> None:
     from resnet_course import exercises as self_checks
-    from resnet_course import teaching
+    from resnet_course.lessons import teaching
 
     for path in NOTEBOOKS:
         listed = teaching.exercises(path)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from resnet_course.locations import results_dir
+
 __all__ = [
     "NOTEBOOK_DIR",
     "REPO_ROOT",
@@ -27,18 +29,12 @@ __all__ = [
     "exercises",
     "load_times",
     "markdown_table",
-    "results_dir",
     "timing_table"
 ]
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # resnet_course/lessons/teaching.py → the checkout
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-
-
-def results_dir() -> Path:
-    """The checkout's ``results/`` folder: where the teaching guide reads (and the benchmark writes) run times."""
-    return REPO_ROOT / "results"
 
 
 TIMES_FILE = results_dir() / "notebook_times_cpu.json"
