@@ -28,6 +28,8 @@ from matplotlib.ticker import MaxNLocator
 from resnet_course.data.imageset import ImageSet
 from resnet_course.lessons.analysis.shattering import Shattering
 
+from resnet_course.lessons.labels import network_label
+
 __all__ = [
     "IDENTITY_LABELS",
     "KIND_COLORS",
@@ -40,6 +42,7 @@ __all__ = [
     "plot_nested_function_classes",
     "plot_reference_degradation",
     "plot_shattering",
+    "plot_zoo_degradation",
     "show_samples",
 ]
 
@@ -337,6 +340,40 @@ def plot_reference_degradation(result: Mapping[str, object]) -> Figure:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+    axes[0].set_ylabel("error (%)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_zoo_degradation(zoo: Mapping[str, Mapping[str, Any]], *, depths: Sequence[int] | None = None) -> Figure:
+    """He et al. 2015, Fig. 6 from the zoo's results: plain nets (left), ResNets (right).
+
+    ``zoo`` maps a network's name (``plain20`` …) to its result file (:func:`~resnet_course.
+    experiments.zoo.load_zoo`). As in the paper, thin dashed lines are the training error (the
+    running error on the augmented batches of each epoch) and bold lines the test error; the
+    marker at the end is the final error on the un-augmented training images in eval mode.
+    ``depths`` limits the networks shown (default: all in ``zoo``).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.4), sharey=True)
+    for ax, family in zip(axes, ("plain", "resnet")):
+        names = sorted((n for n in zoo if n.startswith(family) and n[len(family):].isdigit()
+                        and (depths is None or int(n[len(family):]) in depths)), key=lambda n: int(n[len(family):]))
+        colors = _depth_colors([int(n[len(family):]) for n in names])
+        for name in names:
+            color = colors[int(name[len(family):])]
+            history, final = zoo[name]["history"], zoo[name].get("final", {})
+            epochs = np.arange(1, len(history["train_acc"]) + 1)
+            ax.plot(epochs, [100 * (1 - a) for a in history["train_acc"]], "--", lw=1, color=color)
+            ax.plot(epochs, [100 * (1 - a) for a in history["val_acc"]], "-", lw=2, color=color,
+                    label=network_label(name))
+            if "train_error_eval" in final:
+                ax.plot(epochs[-1], 100 * final["train_error_eval"], "o", ms=4, color=color)
+        ax.set_title("plain networks" if family == "plain" else "residual networks (ResNets)")
+        ax.set_xlabel("epoch")
+        ax.set_ylim(0, 30)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, title="bold: test, dashed: training", title_fontsize=7)
     axes[0].set_ylabel("error (%)")
     fig.tight_layout()
     return fig
