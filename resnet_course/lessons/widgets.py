@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from resnet_course.nn.blocks import BLOCK_TYPES, BasicBlock, Bottleneck, ZeroPadShortcut
-from resnet_course.nn.summary import _human, count_macs, count_parameters
+from resnet_course.nn.summary import count_macs, count_parameters, human_count as _human
 
 __all__ = [
     "block_explorer", "BLOCK_TYPE_LABELS", "build_block", "describe_block", "EXPLORER_BLOCK_TYPES",
