@@ -1,4 +1,13 @@
 """Loaders: the tensor-resident :class:`TensorLoader` and the usual torchvision ``DataLoader``.
+
+:class:`TensorLoader` is the fast path in the style of airbench (Keller Jordan,
+https://github.com/KellerJordan/cifar10-airbench): the split lives on the training device
+and each batch is cropped, flipped and normalised there as a few tensor ops.
+:func:`torchvision_loader` is the conventional path (PIL image, ``RandomCrop``,
+``RandomHorizontalFlip``, ``ToTensor``, ``Normalize``, one image at a time), kept so the
+book can measure what the fast path saves. Both apply the augmentation of He et al. 2015,
+§4.2: "4 pixels are padded on each side, and a 32x32 crop is randomly sampled from the
+padded image or its horizontal flip".
 """
 
 from __future__ import annotations
@@ -6,24 +15,21 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-from typing import TYPE_CHECKING, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
-if TYPE_CHECKING:  # imported lazily at run time: matplotlib is slow to import
-    pass
 from resnet_course.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD
 from resnet_course.data.imageset import ImageSet
 
 __all__ = ["PILImageDataset", "TensorLoader", "torchvision_loader"]
 
 
-# ----------------------------------------------------------------------------------------
-# 5. TensorLoader: the whole split on the device, augmentation as batched tensor ops
-# ----------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------- the whole split on the device
 
 
 class TensorLoader:
@@ -173,15 +179,13 @@ class TensorLoader:
             yield self._normalise(pixels), self.labels[index]
 
 
-# ----------------------------------------------------------------------------------------
-# 6. The conventional path: PIL images and torchvision transforms, one at a time
-# ----------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------- PIL and torchvision, one image at a time
 
 
 class PILImageDataset(torch.utils.data.Dataset):
     """An :class:`ImageSet` seen as PIL images, each passed through ``transform``."""
 
-    def __init__(self, data: ImageSet, transform=None) -> None:
+    def __init__(self, data: ImageSet, transform: Callable[[Image.Image], Any] | None = None) -> None:
         self.images = data.images.permute(0, 2, 3, 1).numpy()  # N x H x W x 3 view, no copy
         self.labels = data.labels.tolist()
         self.transform = transform
@@ -189,7 +193,7 @@ class PILImageDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, i: int) -> tuple[Any, int]:
         image = Image.fromarray(np.ascontiguousarray(self.images[i]))
         return (self.transform(image) if self.transform else image), self.labels[i]
 

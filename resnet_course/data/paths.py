@@ -1,27 +1,16 @@
-"""Where the data and the decoded caches live.
-"""
+"""Where the data and the decoded caches live: :func:`data_root`, :func:`cache_root`."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # imported lazily at run time: matplotlib is slow to import
-    pass
-
-__all__ = ["cache_root", "data_root", "DataNotFoundError", "writable_dir"]
-
+__all__ = ["DataNotFoundError", "cache_root", "data_root", "writable_dir"]
 
 
 class DataNotFoundError(FileNotFoundError):
     """The data is not on disk and could not be downloaded; the message says what to do."""
-
-
-# ----------------------------------------------------------------------------------------
-# 1. Where things live
-# ----------------------------------------------------------------------------------------
 
 
 def data_root(root: str | Path | None = None) -> Path:

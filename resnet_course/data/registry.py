@@ -1,13 +1,11 @@
-"""Data sets by name (for the command line and the experiments) and their normalisation.
-"""
+"""Data sets by name (for the command line and the experiments) and their normalisation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:  # imported lazily at run time: matplotlib is slow to import
-    pass
 from resnet_course.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD, load_cifar10
 from resnet_course.data.hands import load_hands
 from resnet_course.data.imageset import ImageSet
@@ -19,21 +17,15 @@ __all__ = ["DATASETS", "IMAGENET_MEAN", "IMAGENET_STD", "load_dataset", "normali
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-
-# ----------------------------------------------------------------------------------------
-# 8. Data sets by name (for the command line and the experiments)
-# ----------------------------------------------------------------------------------------
-
-DATASETS = ("cifar10", "hands")
+_LOADERS: dict[str, Callable[..., ImageSet]] = {"cifar10": load_cifar10, "hands": load_hands}
+DATASETS = tuple(_LOADERS)
 
 
-def load_dataset(name: str, split: str = "train", root: str | Path | None = None, **options) -> ImageSet:
-    """``load_cifar10`` or ``load_hands`` by name; ``options`` go to the loader (e.g. ``size=96``)."""
-    if name == "cifar10":
-        return load_cifar10(split, root, **options)
-    if name == "hands":
-        return load_hands(split, root, **options)
-    raise ValueError(f"unknown data set {name!r}: choose one of {', '.join(DATASETS)}")
+def load_dataset(name: str, split: str = "train", root: str | Path | None = None, **options: Any) -> ImageSet:
+    """:func:`load_cifar10` or :func:`load_hands` by name; ``options`` go to the loader (e.g. ``size=96``)."""
+    if name not in _LOADERS:
+        raise ValueError(f"unknown data set {name!r}: choose one of {', '.join(DATASETS)}")
+    return _LOADERS[name](split, root, **options)
 
 
 def normalisation_for(name: str, train: ImageSet) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -1,4 +1,9 @@
 """Checksums, downloads and archive extraction that never writes outside its folder.
+
+What comes from the network is checked before it is used: a file against a SHA-256 pinned
+in the code (:func:`verify_sha256`), an archive member by member before anything is
+written (:func:`safe_extract`, against the "zip slip" and tar path-traversal attacks,
+CVE-2007-4559). Downloads stream through a ``.part`` file renamed only when complete.
 """
 
 from __future__ import annotations
@@ -11,13 +16,8 @@ import tarfile
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # imported lazily at run time: matplotlib is slow to import
-    pass
-
-__all__ = ["ChecksumError", "download_file", "safe_extract", "sha256_file", "UnsafeArchiveError", "verify_sha256"]
-
+__all__ = ["ChecksumError", "UnsafeArchiveError", "download_file", "safe_extract", "sha256_file", "verify_sha256"]
 
 
 class ChecksumError(ValueError):

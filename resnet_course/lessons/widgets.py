@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from resnet_course.lessons.tracing import trace_calls
 from resnet_course.nn.blocks import BLOCK_TYPES, BasicBlock, Bottleneck, ZeroPadShortcut
-from resnet_course.nn.summary import _human, count_macs, count_parameters
+from resnet_course.nn.summary import count_macs, count_parameters, human_count as _human
 
 __all__ = [
     "BLOCK_TYPE_LABELS",

@@ -28,9 +28,22 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
-    "BasicBlock", "BLOCK_TYPES", "Bottleneck", "conv1x1", "conv3x3", "make_shortcut", "PlainBasicBlock",
-    "PlainBottleneck", "PlainPreActBasicBlock", "PreActBasicBlock", "PreActBottleneck", "projection_shortcut",
-    "SHORTCUT_OPTIONS", "ShortcutOption", "zero_init_last_bn", "ZeroPadShortcut"
+    "BLOCK_TYPES",
+    "SHORTCUT_OPTIONS",
+    "BasicBlock",
+    "Bottleneck",
+    "PlainBasicBlock",
+    "PlainBottleneck",
+    "PlainPreActBasicBlock",
+    "PreActBasicBlock",
+    "PreActBottleneck",
+    "ShortcutOption",
+    "ZeroPadShortcut",
+    "conv1x1",
+    "conv3x3",
+    "make_shortcut",
+    "projection_shortcut",
+    "zero_init_last_bn"
 ]
 
 

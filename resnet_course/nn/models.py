@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -18,11 +18,21 @@ from resnet_course.nn.blocks import (
     ShortcutOption,
     zero_init_last_bn,
 )
+from resnet_course.nn.init import calibrate_if_very_deep, init_weights
 
 __all__ = [
-    "BlockType", "cifar_blocks_per_stage", "CIFAR_PLAIN_DEPTHS", "CIFAR_PREACT_DEPTHS", "cifar_resnet",
-    "CIFAR_RESNET_DEPTHS", "CifarResNet", "IMAGENET_CONFIGS", "imagenet_resnet", "PREACT_BOTTLENECK_FROM_DEPTH",
-    "ResNet"
+    "CIFAR_PLAIN_DEPTHS",
+    "CIFAR_PREACT_DEPTHS",
+    "CIFAR_RESNET_DEPTHS",
+    "IMAGENET_CONFIGS",
+    "PREACT_BOTTLENECK_FROM_DEPTH",
+    "BlockType",
+    "CifarResNet",
+    "ResNet",
+    "cifar_blocks_per_stage",
+    "cifar_resnet",
+    "imagenet_resnet",
+    "make_layer",
 ]
 
 
@@ -45,17 +55,7 @@ CIFAR_PREACT_DEPTHS = (20, 32, 44, 56, 110, 164, 1001)
 PREACT_BOTTLENECK_FROM_DEPTH = 164
 
 
-def _init_weights(model: nn.Module) -> None:
-    """He (Kaiming) normal initialisation for convolutions (He et al. 2015, §3.4), BN to (1, 0)."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-def _make_layer(
+def make_layer(
     block: BlockType,
     in_planes: int,
     planes: int,
@@ -64,7 +64,11 @@ def _make_layer(
     shortcut: ShortcutOption,
     **block_options: object,
 ) -> tuple[nn.Sequential, int]:
-    """One stage: ``blocks`` blocks, the first of which may downsample (stride 2)."""
+    """One stage: ``blocks`` blocks, the first of which may downsample (stride 2); returns it and its output width.
+
+    torchvision's ``_make_layer``: the first block takes ``in_planes`` channels and the
+    stage's stride, the others ``planes · expansion`` channels and stride 1.
+    """
     layers = [block(in_planes, planes, stride, shortcut, **block_options)]
     out_planes = planes * block.expansion  # type: ignore[attr-defined]
     layers += [block(out_planes, planes, 1, shortcut, **block_options) for _ in range(1, blocks)]
@@ -108,15 +112,17 @@ class ResNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool: nn.Module = nn.MaxPool2d(3, stride=2, padding=1) if stem == "imagenet" else nn.Identity()
         planes = 64
-        self.layer1, planes = _make_layer(block, planes, 64, layers[0], 1, shortcut, **block_options)
-        self.layer2, planes = _make_layer(block, planes, 128, layers[1], 2, shortcut, **block_options)
-        self.layer3, planes = _make_layer(block, planes, 256, layers[2], 2, shortcut, **block_options)
-        self.layer4, planes = _make_layer(block, planes, 512, layers[3], 2, shortcut, **block_options)
+        self.layer1, planes = make_layer(block, planes, 64, layers[0], 1, shortcut, **block_options)
+        self.layer2, planes = make_layer(block, planes, 128, layers[1], 2, shortcut, **block_options)
+        self.layer3, planes = make_layer(block, planes, 256, layers[2], 2, shortcut, **block_options)
+        self.layer4, planes = make_layer(block, planes, 512, layers[3], 2, shortcut, **block_options)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(planes, num_classes)
-        _init_weights(self)
+        init_weights(self)
         if zero_init_residual:
             zero_init_last_bn(self)
+        size = 64 if stem == "imagenet" else 32  # 64×64 keeps layer4 at 2×2 and the pass cheap
+        calibrate_if_very_deep(self, (8, in_channels, size, size))  # finite in eval mode: see nn.init
 
     def features(self, x: Tensor) -> Tensor:
         """Everything up to (and including) global average pooling, flattened."""
@@ -159,15 +165,16 @@ class CifarResNet(nn.Module):
         self.bn1: nn.Module = nn.Identity() if self.preact else nn.BatchNorm2d(widths[0])
         self.relu = nn.ReLU(inplace=True)
         planes = widths[0]
-        self.layer1, planes = _make_layer(block, planes, widths[0], blocks_per_stage, 1, shortcut)
-        self.layer2, planes = _make_layer(block, planes, widths[1], blocks_per_stage, 2, shortcut)
-        self.layer3, planes = _make_layer(block, planes, widths[2], blocks_per_stage, 2, shortcut)
+        self.layer1, planes = make_layer(block, planes, widths[0], blocks_per_stage, 1, shortcut)
+        self.layer2, planes = make_layer(block, planes, widths[1], blocks_per_stage, 2, shortcut)
+        self.layer3, planes = make_layer(block, planes, widths[2], blocks_per_stage, 2, shortcut)
         self.final_bn: nn.Module = nn.BatchNorm2d(planes) if self.preact else nn.Identity()
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(planes, num_classes)
-        _init_weights(self)
+        init_weights(self)
         if zero_init_residual:
             zero_init_last_bn(self)
+        calibrate_if_very_deep(self, (4, in_channels, 32, 32))  # finite in eval mode: see nn.init
 
     def features(self, x: Tensor) -> Tensor:
         x = self.conv1(x)

@@ -12,16 +12,25 @@ paper's Table 1 numbers are for the latter.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from resnet_course.nn.blocks import Bottleneck, PreActBottleneck
+from resnet_course.nn.inspection import trace_forward
 
-__all__ = ["count_macs", "count_parameters", "ModelSummary", "summary", "SummaryRow", "swap_bottleneck_stride"]
+__all__ = [
+    "ModelSummary",
+    "SummaryRow",
+    "count_macs",
+    "count_parameters",
+    "human_count",
+    "summary",
+    "swap_bottleneck_stride",
+]
 
 
 
@@ -56,9 +65,9 @@ class ModelSummary:
     def table(self) -> str:
         header = ("part", "type", "output shape", "params", "mult-adds")
         body = [
-            (r.name, r.kind, "×".join(map(str, r.output_shape)), f"{r.params:,}", _human(r.macs)) for r in self.rows
+            (r.name, r.kind, "×".join(map(str, r.output_shape)), f"{r.params:,}", human_count(r.macs)) for r in self.rows
         ]
-        footer = ("total", "", "", f"{self.total_params:,}", _human(self.total_macs))
+        footer = ("total", "", "", f"{self.total_params:,}", human_count(self.total_macs))
         widths = [max(len(line[i]) for line in [header, *body, footer]) for i in range(len(header))]
 
         def fmt(line: Sequence[str]) -> str:
@@ -79,7 +88,8 @@ def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def _human(macs: int) -> str:
+def human_count(macs: int) -> str:
+    """``1234567`` → ``'1.23M'``: how the tables print multiply-adds (G, M, K suffixes)."""
     for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if macs >= scale:
             return f"{macs / scale:.2f}{unit}"
@@ -139,17 +149,9 @@ def summary(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> M
     """
     input_size = tuple(int(s) for s in input_size)
     meta = _on_meta(model)
-    shapes: dict[str, tuple[int, ...]] = {}
-    hooks = []
-    for name, child in meta.named_children():
-        def record(_module: nn.Module, _inputs: object, output: torch.Tensor, name: str = name) -> None:
-            shapes[name] = tuple(output.shape)
-        hooks.append(child.register_forward_hook(record))
-    try:
+    with trace_forward(meta, "children") as trace:
         total_macs, per_module = count_macs(meta, input_size)
-    finally:
-        for hook in hooks:
-            hook.remove()
+    shapes = trace.output_shapes()
 
     rows = [
         SummaryRow(name, type(child).__name__, shapes[name], count_parameters(child),
@@ -164,7 +166,7 @@ def summary(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> M
         other = "stride on the first 1×1 (He et al. 2015)" if placement == "3x3" else "stride on the 3×3 (torchvision)"
         here = "stride on the 3×3 (torchvision)" if placement == "3x3" else "stride on the first 1×1 (He et al. 2015)"
         change = 100.0 * (total_macs - other_macs) / other_macs
-        notes.append(f"bottlenecks: {here}; with {other}: {_human(other_macs)} mult-adds "
+        notes.append(f"bottlenecks: {here}; with {other}: {human_count(other_macs)} mult-adds "
                      f"(this placement costs {change:+.1f}%)")
     return ModelSummary(
         input_size=input_size,

@@ -28,11 +28,18 @@ import torch
 from torch import Tensor, nn
 
 from resnet_course.nn.blocks import Bottleneck, PreActBasicBlock, conv3x3
-from resnet_course.nn.models import _init_weights, _make_layer
+from resnet_course.nn.init import calibrate_if_very_deep, init_weights
+from resnet_course.nn.models import make_layer
 
 __all__ = [
-    "DenseBlock", "DenseLayer", "PAPER_COUNTS", "resnext_cifar", "ResNeXtCifar", "wide_resnet", "WideBasicBlock",
-    "WideResNet"
+    "PAPER_COUNTS",
+    "DenseBlock",
+    "DenseLayer",
+    "ResNeXtCifar",
+    "WideBasicBlock",
+    "WideResNet",
+    "resnext_cifar",
+    "wide_resnet"
 ]
 
 
@@ -97,14 +104,15 @@ class WideResNet(nn.Module):
         self.depth, self.k = depth, k
         self.conv1 = nn.Conv2d(in_channels, 16, kernel_size=3, stride=1, padding=1, bias=False)
         planes = 16
-        self.layer1, planes = _make_layer(WideBasicBlock, planes, widths[0], n, 1, "B", dropout=dropout)
-        self.layer2, planes = _make_layer(WideBasicBlock, planes, widths[1], n, 2, "B", dropout=dropout)
-        self.layer3, planes = _make_layer(WideBasicBlock, planes, widths[2], n, 2, "B", dropout=dropout)
+        self.layer1, planes = make_layer(WideBasicBlock, planes, widths[0], n, 1, "B", dropout=dropout)
+        self.layer2, planes = make_layer(WideBasicBlock, planes, widths[1], n, 2, "B", dropout=dropout)
+        self.layer3, planes = make_layer(WideBasicBlock, planes, widths[2], n, 2, "B", dropout=dropout)
         self.final_bn = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(planes, num_classes)
-        _init_weights(self)
+        init_weights(self)
+        calibrate_if_very_deep(self, (4, in_channels, 32, 32))  # finite in eval mode: see nn.init
 
     def features(self, x: Tensor) -> Tensor:
         x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
@@ -161,12 +169,13 @@ class ResNeXtCifar(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         options = {"groups": cardinality, "base_width": base_width}
         planes = base_planes
-        self.layer1, planes = _make_layer(Bottleneck, planes, base_planes, n, 1, "B", **options)
-        self.layer2, planes = _make_layer(Bottleneck, planes, 2 * base_planes, n, 2, "B", **options)
-        self.layer3, planes = _make_layer(Bottleneck, planes, 4 * base_planes, n, 2, "B", **options)
+        self.layer1, planes = make_layer(Bottleneck, planes, base_planes, n, 1, "B", **options)
+        self.layer2, planes = make_layer(Bottleneck, planes, 2 * base_planes, n, 2, "B", **options)
+        self.layer3, planes = make_layer(Bottleneck, planes, 4 * base_planes, n, 2, "B", **options)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(planes, num_classes)
-        _init_weights(self)
+        init_weights(self)
+        calibrate_if_very_deep(self, (4, in_channels, 32, 32))  # finite in eval mode: see nn.init
 
     def features(self, x: Tensor) -> Tensor:
         x = self.relu(self.bn1(self.conv1(x)))

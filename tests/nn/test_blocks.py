@@ -7,7 +7,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resnet_course.nn.blocks import BasicBlock, Bottleneck, PlainBasicBlock, PlainBottleneck, PreActBasicBlock, PreActBottleneck, ZeroPadShortcut, make_shortcut, zero_init_last_bn
+from resnet_course.nn.blocks import (
+    BasicBlock,
+    Bottleneck,
+    PlainBasicBlock,
+    PlainBottleneck,
+    PreActBasicBlock,
+    PreActBottleneck,
+    ZeroPadShortcut,
+    make_shortcut,
+    zero_init_last_bn,
+)
 
 
 def _randomise_bn(module: nn.Module, seed: int = 0) -> None:

@@ -8,7 +8,12 @@ import torchvision
 from torch import nn
 
 from resnet_course import create_model, list_models, summary
-from resnet_course.nn.blocks import BasicBlock, Bottleneck, PlainBasicBlock, ZeroPadShortcut
+from resnet_course.nn.blocks import (
+    BasicBlock,
+    Bottleneck,
+    PlainBasicBlock,
+    ZeroPadShortcut,
+)
 from resnet_course.nn.models import CifarResNet, ResNet
 
 IMAGENET = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]

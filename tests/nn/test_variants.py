@@ -11,9 +11,15 @@ import torch
 from torch import nn
 
 from resnet_course.nn.blocks import Bottleneck, PreActBasicBlock
-from resnet_course.nn.summary import count_macs, summary
-from resnet_course.nn.variants import PAPER_COUNTS, DenseBlock, DenseLayer, WideBasicBlock, resnext_cifar, wide_resnet
-from resnet_course.nn.summary import count_parameters
+from resnet_course.nn.summary import count_macs, count_parameters, summary
+from resnet_course.nn.variants import (
+    PAPER_COUNTS,
+    DenseBlock,
+    DenseLayer,
+    WideBasicBlock,
+    resnext_cifar,
+    wide_resnet,
+)
 
 
 def on_meta(build, *args, **kwargs):

@@ -29,7 +29,7 @@ def identity_stack(kind: str, blocks: int = 2, channels: int = 16) -> nn.Sequent
     last BatchNorm zeroed, so F ≡ 0 and the block starts as ReLU(x)).
     """
     from resnet_course.nn.blocks import BasicBlock, PlainBasicBlock, zero_init_last_bn
-    from resnet_course.nn.models import _init_weights
+    from resnet_course.nn.init import init_weights as _init_weights
 
     if kind not in ("plain", "residual", "residual_zero"):
         raise ValueError(f"unknown kind {kind!r}: 'plain', 'residual' or 'residual_zero'")

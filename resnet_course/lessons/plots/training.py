@@ -239,7 +239,7 @@ def plot_hand_crops(split: str = "train", photo: int = 0, *, root: object = None
     from matplotlib.patches import Rectangle
     from PIL import Image
 
-    from resnet_course.data.hands import _read_hands_csv, hand_crop_box
+    from resnet_course.data.hands import hand_crop_box, read_hands_csv as _read_hands_csv
     from resnet_course.data.paths import data_root
 
     folder = data_root(root) / "hands"  # type: ignore[arg-type]
