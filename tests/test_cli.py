@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from resnet_course.experiments.speed import throughput_comparison
 from resnet_course.cli import main
+from resnet_course.experiments.speed import throughput_comparison
 from resnet_course.training.checkpoint import load_checkpoint
 
 METADATA_KEYS = {"model", "data", "data_variant", "epochs", "batch_size", "schedule", "device", "torch",

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -37,7 +36,7 @@ from resnet_course.experiments.results import RESULTS_DIR, write_result
 from resnet_course.nn.registry import create_model
 from resnet_course.training.evaluation import evaluate
 from resnet_course.training.loop import fit
-from resnet_course.training.recipes import Recipe, get_recipe
+from resnet_course.training.recipes import Recipe, get_recipe, recipe_record
 from resnet_course.training.runtime import precision_name, resolve_device
 
 __all__ = [
@@ -69,7 +68,8 @@ def zoo_path(name: str, results_dir: str | Path | None = None, suffix: str = ".j
 
 def _settings(recipe: Recipe, train_images: int, test_images: int, seed: int) -> dict[str, Any]:
     """What makes two zoo runs the same run: the recipe, the data sizes and the seed."""
-    return {"recipe": asdict(recipe), "train_images": train_images, "test_images": test_images, "seed": seed}
+    return {"recipe": recipe_record("zoo", recipe), "train_images": train_images, "test_images": test_images,
+            "seed": seed}
 
 
 def _same_settings(found: dict[str, Any], wanted: dict[str, Any]) -> bool:
@@ -128,7 +128,7 @@ def train_zoo_network(
     scores = final_scores(model, train_set, test_set, device, recipe.amp)
     meta = run_metadata(device, experiment="zoo", network=name, data_variant=train_set.variant,
                         train_images=len(train_set), test_images=len(test_set), epochs=recipe.epochs,
-                        recipe=recipe.name, precision=precision_name(recipe.amp, device), seed=seed,
+                        recipe="zoo", precision=precision_name(recipe.amp, device), seed=seed,
                         parameters=history.meta.get("parameters"),
                         wall_time_s=round(history.wall_time, 1),
                         final_eval_s=round(time.perf_counter() - evaluated, 1))
