@@ -142,6 +142,9 @@ def check_output_folder(out: Path, *, resume: bool, overwrite: bool) -> Path:
     ``--overwrite``. Leftovers of a checkpoint write that was killed are removed first."""
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {out} is a file; give a folder for the run's files")
+    above = next((parent for parent in out.parents if parent.exists()), None)
+    if above is not None and not above.is_dir():
+        raise CommandError(f"--out {out}: {above} is a file, so no folder can be made inside it")
     if out.is_dir():
         remove_leftovers(out)
     has_checkpoint = any((out / name).is_file() for name in ("last.pt", "interrupted.pt"))

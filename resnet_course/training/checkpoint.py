@@ -21,6 +21,7 @@ import random
 import re
 import shutil
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
@@ -277,7 +278,8 @@ def _read_checkpoint(path: Path, map_location: Any) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
-        if "weights_only" in str(error) or "Weights only" in str(error):
+        refused = "weights_only" in str(error) or "Weights only" in str(error)
+        if refused and zipfile.is_zipfile(path):  # a whole file of torch.save's, with objects beyond tensors
             reason = (
                 "it holds objects that weights_only=True loading refuses, so it was not written by "
                 "resnet_course.training.save_checkpoint; if you trust its source, open it with "
@@ -285,11 +287,12 @@ def _read_checkpoint(path: Path, map_location: Any) -> dict[str, Any]:
             )
         else:
             reason = (
-                "the file is truncated or corrupt (an interrupted copy? a full disk?); "
-                "delete it or use another checkpoint"
+                "the file is truncated or corrupt, or not a PyTorch checkpoint (an interrupted copy? a full "
+                "disk?); delete it or use another checkpoint"
             )
+        first = str(error).split(". ")[0].split("\n")[0][:160]
         raise CheckpointError(
-            f"cannot read the checkpoint {path}: {reason}. ({type(error).__name__}: {error})"
+            f"cannot read the checkpoint {path}: {reason}. ({type(error).__name__}: {first})"
         ) from error
     is_bare = isinstance(checkpoint, dict) and all(isinstance(v, Tensor) for v in checkpoint.values())
     if is_bare and "model" not in checkpoint:
