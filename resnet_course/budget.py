@@ -20,6 +20,8 @@ from typing import Literal, Mapping
 
 import torch
 
+__all__ = ["Budget", "current_budget", "ENV_VAR", "FULL", "Mode", "QUICK"]
+
 ENV_VAR = "RESNET_COURSE_QUICK"
 Mode = Literal["quick", "full"]
 

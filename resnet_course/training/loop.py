@@ -15,6 +15,12 @@ named objects the loop calls: :class:`~resnet_course.training.callbacks.StopOnCt
 :class:`~resnet_course.training.callbacks.EpochLog` and
 :class:`~resnet_course.training.checkpoint.Checkpointer`; exact mid-epoch resume is
 :func:`~resnet_course.training.checkpoint.epoch_batches`.
+
+Several processes: launched by ``torchrun`` with ``WORLD_SIZE > 1``, each process joins the
+process group (NCCL on ``cuda:LOCAL_RANK``, gloo on CPU), trains a DistributedDataParallel
+copy on ``train.shard(rank, world_size)`` and reports metrics summed over all ranks; only
+rank 0 writes checkpoints and progress. The global batch is ``world_size`` times the
+loader's, with the same ``lr``. On CUDA, fit sets ``torch.backends.cudnn.benchmark = True``.
 """
 
 from __future__ import annotations
@@ -80,60 +86,37 @@ Batches = Iterable[tuple[Tensor, Tensor]]
 
 
 def fit(
-    model: nn.Module,
-    train: Batches,
-    val: Batches | None = None,
-    config: TrainConfig | None = None,
-    *,
-    checkpoint_dir: PathLike | None = None,
-    resume: bool = False,
-    progress: bool | str = True,
-    device: torch.device | str | None = None,
-    on_epoch_end: Callable[[int, History], bool | None] | None = None,
-    meta: dict[str, Any] | None = None,
-    **settings: Any,
+    model: nn.Module, train: Batches, val: Batches | None = None, config: TrainConfig | None = None, *,
+    checkpoint_dir: PathLike | None = None, resume: bool = False, progress: bool | str = True,
+    device: torch.device | str | None = None, on_epoch_end: Callable[[int, History], bool | None] | None = None,
+    meta: dict[str, Any] | None = None, **settings: Any,
 ) -> History:
     """Train ``model`` on ``train`` with the settings of ``config`` and return its :class:`History`.
 
     ``config`` is a :class:`~resnet_course.training.config.TrainConfig` (a recipe:
-    ``get_recipe("paper")`` is He et al. 2015 §4.2); keyword ``settings`` change some of
-    it, or stand for it: ``fit(model, train, val, epochs=3, lr=0.05)``. Give the loader the
-    config's batch size (``TrainConfig``'s 128 is the paper's).
+    ``get_recipe("paper")`` is He et al. 2015 §4.2); keyword ``settings`` change some of it,
+    or stand for it: ``fit(model, train, val, epochs=3, lr=0.05)``. ``train``/``val``: a
+    :class:`~resnet_course.data.TensorLoader`, a ``DataLoader`` or any re-iterable of
+    ``(images, labels)`` batches with a ``len``, built with the config's batch size. The model
+    is trained in place on ``device`` (default: the GPU if there is one).
 
-    * ``train``/``val``: a :class:`~resnet_course.data.TensorLoader`, a ``DataLoader`` or any
-      re-iterable of ``(images, labels)`` batches with a ``len``. Batches are moved to the
-      device if they are not there; ``set_epoch(epoch)`` is called when the loader has it.
-    * ``checkpoint_dir``: after every epoch write ``last.pt``, and ``best.pt`` when the
-      validation accuracy improves, atomically. Ctrl-C finishes the current step, writes
-      ``interrupted.pt`` and raises :class:`TrainingInterrupted` (a ``KeyboardInterrupt``
-      whose ``checkpoint`` is that file).
-    * ``resume=True``: continue from the furthest-on of ``last.pt`` and ``interrupted.pt``
-      (mid-epoch if need be, replaying the epoch's batches). The result is bit-identical
-      to an uninterrupted run on the CPU. The settings (and ``meta``) must be the
-      checkpoint's, except more ``epochs`` (the schedule then spans them) and ``compile``/
-      ``fused``; anything else raises :class:`~resnet_course.training.ResumeMismatchError`
-      naming the differences. Without a checkpoint it warns and starts from scratch.
-    * ``progress``: ``True`` a progress bar and a line per epoch, ``"log"`` the lines only
-      (for output going to a file), ``False`` silence.
-    * ``config.seed`` seeds torch, ``random`` and numpy at the start (seed before building
-      the model yourself to make its initialisation repeatable too).
-    * A NaN or infinite loss raises :class:`TrainingDiverged` (naming the epoch, step and
-      lr) before any checkpoint is written with it; the loss is checked on the GPU every
-      step and read every :data:`LOG_EVERY` steps, so ``last.pt`` is the previous epoch's.
-    * ``meta``: fields of the caller's (data variant, subset sizes, …) merged into
-      ``history.meta`` and so saved in every checkpoint. ``history.meta`` also holds the
-      settings as used (``asdict`` of the config, "auto" resolved, the loader's batch size)
-      and where the run ran.
-    * ``on_epoch_end(epoch, history)`` runs after each epoch (after the checkpoint); return
-      ``True`` to stop early. It runs on every rank.
-    * Launched by ``torchrun`` with ``WORLD_SIZE > 1``, each process joins the process group
-      (NCCL on ``cuda:LOCAL_RANK``, gloo on CPU), trains a DistributedDataParallel copy on
-      ``train.shard(rank, world_size)``, and reports metrics summed over all ranks; only
-      rank 0 writes checkpoints and progress. The global batch is ``world_size`` times the
-      loader's, with the same ``lr``.
+    * ``checkpoint_dir``: ``last.pt`` after every epoch, ``best.pt`` when the validation
+      accuracy improves. Ctrl-C finishes the step, writes ``interrupted.pt`` and raises
+      :class:`TrainingInterrupted` (a ``KeyboardInterrupt`` naming that file). A NaN loss
+      raises :class:`TrainingDiverged` before any checkpoint holds it.
+    * ``resume=True``: continue from the furthest checkpoint there, mid-epoch if need be,
+      bit-identically to an uninterrupted run on the CPU. The settings and ``meta`` must be
+      the checkpoint's (more ``epochs``, ``compile`` and ``fused`` may change); otherwise
+      :class:`~resnet_course.training.checkpoint.ResumeMismatchError` names the differences.
+    * ``progress``: ``True`` a bar and a line per epoch, ``"log"`` the lines only (output to a
+      file), ``False`` nothing.
+    * ``meta``: the caller's fields (data variant, subset sizes, …) for ``history.meta``,
+      which also holds the settings as used (``asdict`` of the config with "auto" resolved
+      and the loader's batch size) and where the run ran; saved in every checkpoint.
+    * ``on_epoch_end(epoch, history)`` runs after each epoch's checkpoint; ``True`` stops.
 
-    The model is moved to the device (and to channels-last) in place and holds the trained
-    weights afterwards. On CUDA this also sets ``torch.backends.cudnn.benchmark = True``.
+    Under ``torchrun`` each process trains a DistributedDataParallel copy on its shard of
+    the data (see the module's notes); only rank 0 writes and reports.
     """
     config = training_config(config, **settings)
     show_bar, show_lines = progress_modes(progress)
