@@ -517,7 +517,7 @@ def interrupted_message(command: str, argv: Sequence[str], stop: BaseException) 
     words = [word for word in argv if word not in ("--overwrite", "--debug")]
     if command == "train" and "--resume" not in words:
         words.append("--resume")
-    return (f"resnet-course {command}: interrupted; the run so far is saved in {checkpoint}. "
+    return (f"resnet-course {command}: interrupted; the run can continue from {checkpoint}. "
             f"Continue it with: {shlex.join(['resnet-course', *words])}")
 
 

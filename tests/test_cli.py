@@ -229,7 +229,7 @@ def test_ctrl_c_says_where_the_run_is_and_how_to_continue(tmp_path: Path, data_r
     monkeypatch.setattr(cli, "fit", ctrl_c_after_epoch_1)
     assert main(argv) == 130
     err = one_line(capsys.readouterr().err)
-    assert f"saved in {tmp_path / 'run' / 'interrupted.pt'}" in err
+    assert f"continue from {tmp_path / 'run' / 'interrupted.pt'}" in err
     command = shlex.split(err.split("Continue it with: ")[1])
     assert command[:1] == ["resnet-course"] and command[1:] == [*argv, "--resume"]
     monkeypatch.setattr(cli, "fit", real_fit)

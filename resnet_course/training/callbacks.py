@@ -31,9 +31,11 @@ __all__ = ["EpochLog", "NaNGuard", "ProgressBar", "progress_modes", "StopOnCtrlC
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Training stopped by Ctrl-C; ``checkpoint`` is the ``interrupted.pt`` it saved (or ``None``).
+    """Training stopped by Ctrl-C; ``checkpoint`` is the file to resume from (or ``None``).
 
-    ``epoch`` (from 0) and ``step`` say where: ``step`` batches of that epoch were done.
+    That is the ``interrupted.pt`` saved at the stop -- or, after a second Ctrl-C that
+    stopped in the middle of a step, the last finished epoch's ``last.pt``. ``epoch``
+    (from 0) and ``step`` say where the run stopped: ``step`` batches of that epoch were done.
     """
 
     def __init__(self, message: str, *, checkpoint: Path | None, epoch: int, step: int) -> None:
@@ -44,15 +46,18 @@ class TrainingInterrupted(KeyboardInterrupt):
 class StopOnCtrlC:
     """Turn the first Ctrl-C (or Jupyter's "interrupt kernel") into a request to stop at
     the end of the current step, so the weights are never saved half-updated; a second
-    Ctrl-C stops at once. Only in the main thread, and only if nobody else has replaced
-    Python's default handler."""
+    Ctrl-C stops at once (``forced``: the weights may then be half-updated, and are not
+    saved). Only in the main thread, and only if nobody else has replaced Python's default
+    handler."""
 
     def __init__(self) -> None:
         self.requested = False
+        self.forced = False
         self._previous: Any = None
 
     def _handler(self, signum: int, frame: Any) -> None:
         if self.requested:
+            self.forced = True
             raise KeyboardInterrupt
         self.requested = True
         sys.stderr.write("\nInterrupt: stopping after this step (press again to stop at once)\n")

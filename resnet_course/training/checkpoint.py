@@ -506,6 +506,11 @@ class Checkpointer:
             atomic_copy(last, self.folder / "best.pt")
         (self.folder / "interrupted.pt").unlink(missing_ok=True)  # superseded
 
+    def last(self) -> Path | None:
+        """The last finished epoch's checkpoint, if there is one."""
+        path = self.folder / "last.pt" if self.folder is not None else None
+        return path if path is not None and path.is_file() else None
+
     def interrupted(self, run: Run, partial: dict[str, Any] | None) -> Path | None:
         """Save where the run stopped; ``partial``: the epoch's running sums (used mid-epoch)."""
         if self.folder is None:

@@ -149,7 +149,7 @@ def fit(
                 if stop.requested:
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
-        raise stopped(run, guard, checkpoints, bar, log) from None
+        raise stopped(run, guard, checkpoints, bar, log, forced=stop.forced) from None
     finally:
         bar.close()
     run.history.wall_time = run.wall_time()
@@ -324,16 +324,24 @@ def record(run: Run, meter: EpochMeter, scores: dict[str, float] | None) -> bool
     return improved
 
 
-def stopped(run: Run, guard: NaNGuard, checkpoints: Checkpointer, bar: ProgressBar, log: EpochLog) -> BaseException:
-    """After Ctrl-C: the exception to raise, once ``interrupted.pt`` is saved (never with non-finite weights)."""
+def stopped(
+    run: Run, guard: NaNGuard, checkpoints: Checkpointer, bar: ProgressBar, log: EpochLog, *, forced: bool
+) -> BaseException:
+    """After Ctrl-C: the exception to raise, once ``interrupted.pt`` is saved -- never with
+    non-finite weights, nor after a second Ctrl-C (``forced``) that may have stopped a step half-way."""
     at, meter = run.at, run.meter
     if meter is not None and meter.first_bad.item() < math.inf:
         return guard.diverged(meter.epoch, int(meter.first_bad.item()))
     run.history.truncate(at.epoch)  # an epoch recorded after the last position update
     run.history.wall_time = run.wall_time()
-    path = checkpoints.interrupted(run, meter.partial() if meter is not None and at.mid_epoch else None)
     message = f"interrupted at epoch {at.epoch + 1}, step {at.step}"
-    message += f": saved {path}; continue with resume=True" if path is not None else " (no checkpoint_dir: not saved)"
+    if forced:
+        path = checkpoints.last()
+        message += (": stopped at once, in the middle of a step, so not saved; " + (
+            f"{path} holds the last finished epoch; continue from it with resume=True" if path else "nothing saved"))
+    else:
+        path = checkpoints.interrupted(run, meter.partial() if meter is not None and at.mid_epoch else None)
+        message += f": saved {path}; continue with resume=True" if path else " (no checkpoint_dir: not saved)"
     bar.close()
     log.say(message)
     return TrainingInterrupted(message, checkpoint=path, epoch=at.epoch, step=at.step)
@@ -424,8 +432,9 @@ def remember(run: Run, described: dict[str, Any], resumed: Resumed | None) -> No
     if resumed is not None:
         run.history, run.at, run.wall_before = resumed.history, resumed.position, resumed.history.wall_time
         run.meter = EpochMeter(run.at.epoch, run.device, run.at.partial if run.at.mid_epoch else None)
-        note = {"epoch": run.at.epoch, "step": run.at.step, "changed": resumed.changes}
-        run.history.meta["resumed"] = [*run.history.meta.get("resumed", []), note]
+        if run.at.epoch < run.config.epochs:  # something left to train
+            note = {"epoch": run.at.epoch, "step": run.at.step, "changed": resumed.changes}
+            run.history.meta["resumed"] = [*run.history.meta.get("resumed", []), note]
     described["date"] = run.history.meta.get("date", described["date"])  # when the run first started
     run.history.meta.update(described)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,31 @@ def test_ctrl_c_reports_where_the_run_is_saved(data, tmp_path: Path) -> None:
     with pytest.raises(TrainingInterrupted, match="no checkpoint_dir: not saved") as caught:
         fit(tiny(), Interrupting(train, epoch=0, step=2), val, epochs=1, **QUIET)
     assert caught.value.checkpoint is None
+
+
+def test_a_second_ctrl_c_stops_at_once_and_saves_nothing_half_done(data, tmp_path: Path) -> None:
+    """The second press may land in the middle of a step: the last finished epoch's last.pt is the resume point."""
+
+    def ctrl_c_twice_in_epoch_2(loader):
+        class Loader:
+            def __len__(self):
+                return len(loader)
+
+            def __iter__(self):
+                for step, batch in enumerate(loader):
+                    if loader.epoch == 2 and step == 2:  # the loader counts its passes (epoch 1 is the 2nd)
+                        os.kill(os.getpid(), signal.SIGINT)
+                        os.kill(os.getpid(), signal.SIGINT)
+                    yield batch
+
+        return Loader()
+
+    train, val = loaders(data)
+    with pytest.raises(TrainingInterrupted) as caught:
+        fit(tiny(), ctrl_c_twice_in_epoch_2(train), val, epochs=3, checkpoint_dir=tmp_path, **QUIET)
+    assert caught.value.checkpoint == tmp_path / "last.pt" and "stopped at once" in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]  # no interrupted.pt
+    assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
 
 
 def test_ctrl_c_again_right_after_a_mid_epoch_resume_still_resumes_exactly(data, tmp_path: Path) -> None:
