@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -55,6 +56,7 @@ __all__ = [
 EVAL_BATCH_SIZE = 500
 DATASET_CLASSES = {"cifar10": CIFAR10_CLASSES, "hands": HANDS_CLASSES}
 RUN_FILES = ("history.json", "metadata.json", "best.pt", "last.pt", "interrupted.pt")  # what train writes
+PATH_VARIABLES = ("RESNET_COURSE_CACHE", "RESNET_COURSE_DATA")  # folders the environment may name
 TRAIN_FLAGS = ("epochs", "schedule", "warmup_epochs", "batch_size", "lr", "momentum", "weight_decay", "nesterov",
                "label_smoothing")  # the flags that are TrainConfig settings, named alike
 
@@ -505,7 +507,11 @@ def error_line(error: BaseException) -> str:
     if isinstance(error, torch.cuda.OutOfMemoryError):
         return f"out of GPU memory ({text.split('.')[0]}): use a smaller --batch-size"
     if isinstance(error, OSError) and not isinstance(error, FileNotFoundError) and error.filename:
-        return f"{error.strerror or text}: {error.filename}"
+        text = f"{error.strerror or text}: {error.filename}"
+        for variable in PATH_VARIABLES:  # a path that came from the environment: say which variable to fix
+            value = os.environ.get(variable)
+            if value and str(error.filename).startswith(value):
+                text += f" (the path comes from ${variable}; set it to a folder that can be used)"
     return text
 
 

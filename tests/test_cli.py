@@ -240,6 +240,14 @@ def test_ctrl_c_says_where_the_run_is_and_how_to_continue(tmp_path: Path, data_r
     assert not (tmp_path / "run" / "interrupted.pt").exists()
 
 
+def test_an_unusable_cache_variable_is_named(tmp_path: Path, data_root: Path, monkeypatch, capsys) -> None:
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("RESNET_COURSE_CACHE", str(tmp_path / "file"))
+    assert tiny_train(tmp_path / "run", data_root, "--epochs", "1") == 1
+    err = one_line(capsys.readouterr().err)
+    assert str(tmp_path / "file") in err and "$RESNET_COURSE_CACHE" in err
+
+
 def test_debug_shows_the_traceback(tmp_path: Path, capsys) -> None:
     assert main(["train", "--out", str(tmp_path / "run"), "--recipe", "fsat"]) == 1
     assert "Traceback" not in capsys.readouterr().err
