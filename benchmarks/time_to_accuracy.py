@@ -26,7 +26,7 @@ import torch
 
 from resnet_course.experiments.speed import device_tag, format_time_to_accuracy, time_to_accuracy
 from resnet_course.experiments.provenance import run_metadata
-from resnet_course.training.recipes import get_recipe, list_recipes
+from resnet_course.training.recipes import get_recipe, list_recipes, recipe_name
 from resnet_course.training.runtime import COMPILE_MODES
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -66,12 +66,13 @@ def main() -> None:
     if args.no_tta:
         overrides["tta_flip"] = False
     load_before = os.getloadavg()  # a shared machine's other work shows up in every timing
-    result = time_to_accuracy(args.model, target=target, epochs=args.epochs or default_epochs, recipe=recipe.name,
+    result = time_to_accuracy(args.model, target=target, epochs=args.epochs or default_epochs,
+                              recipe=recipe_name(args.recipe),
                               device=args.device, data_root=args.data_root, subset=args.subset,
                               test_subset=args.test_subset, seed=args.seed, progress=not args.no_progress,
                               **overrides)
     meta = run_metadata(args.device, load_average={"before": load_before, "after": os.getloadavg()},
-                        model=args.model, recipe=recipe.name, target=target,
+                        model=args.model, recipe=recipe_name(args.recipe), target=target,
                         max_epochs=result.max_epochs, batch_size=recipe.batch_size, data_variant=result.data_variant,
                         train_images=result.train_images, test_images=result.test_images, seed=args.seed,
                         fit_settings=result.fit_settings)

@@ -20,6 +20,8 @@ from typing import Literal, Mapping
 
 import torch
 
+__all__ = ["Budget", "current_budget", "ENV_VAR", "FULL", "Mode", "QUICK"]
+
 ENV_VAR = "RESNET_COURSE_QUICK"
 Mode = Literal["quick", "full"]
 
@@ -51,7 +53,8 @@ class Budget:
         if self.quick:
             return (
                 f"Quick mode ({self.reason}): {self.train_subset:,} training and {self.test_subset:,} test images, "
-                f"{self.epochs} epoch(s) with the {self.schedule} schedule, depths {', '.join(map(str, self.degradation_depths))}. "
+                f"{self.epochs} epoch(s) with the {self.schedule} schedule, "
+                f"depths {', '.join(map(str, self.degradation_depths))}. "
                 f"A full run uses all 50,000/10,000 images and {FULL.epochs} epochs "
                 f"(the paper's schedule: {FULL.paper_epochs}); set {ENV_VAR}=0 on a GPU machine for it."
             )

@@ -1,8 +1,8 @@
-"""One rank of the DDP test in tests/test_train.py (launched twice by torchrun, gloo on CPU).
+"""One rank of the DDP test in tests/training/test_train.py (launched twice by torchrun, gloo on CPU).
 
 Usage: python -m torch.distributed.run --nproc_per_node 2 tests/ddp_worker.py OUT_DIR
 
-Trains a tiny network for two epochs with resnet_course.train.fit, then writes
+Trains a tiny network for two epochs with resnet_course.training.fit, then writes
 OUT_DIR/rank{RANK}.json: its history, a checksum of its weights, and how many times this
 process called torch.save (only rank 0 may write checkpoints).
 """
@@ -17,8 +17,9 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from resnet_course.training.runtime import distributed_info
+from resnet_course.training.config import TrainConfig
 from resnet_course.training.loop import fit
+from resnet_course.training.runtime import distributed_info
 
 
 class TinyNet(nn.Module):
@@ -86,7 +87,7 @@ def main(out_dir: Path) -> None:
     model = TinyNet()
     history = fit(
         model, ShardableLoader(*make_data(320, 1)), ShardableLoader(*make_data(128, 2), shuffle=False),
-        epochs=2, lr=0.05, checkpoint_dir=out_dir / "checkpoints", device="cpu", progress=False,
+        TrainConfig(epochs=2, lr=0.05), checkpoint_dir=out_dir / "checkpoints", device="cpu", progress=False,
     )
     rank, world_size, _ = distributed_info()
     result = {

@@ -1,8 +1,12 @@
-"""The ``resnet-course`` command: a real quick-mode training run, reloaded by ``evaluate``; clear errors."""
+"""The ``resnet-course`` command: a real quick-mode training run, reloaded by ``evaluate``; clear errors;
+no finished run lost (a full --out refused, --resume compared with the checkpoint), --seed repeatable, Ctrl-C
+reported with the command that continues."""
 
 from __future__ import annotations
 
 import json
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from resnet_course.experiments.speed import throughput_comparison
+from resnet_course import cli
 from resnet_course.cli import main
+from resnet_course.experiments.speed import throughput_comparison
 from resnet_course.training.checkpoint import load_checkpoint
 
 METADATA_KEYS = {"model", "data", "data_variant", "epochs", "batch_size", "schedule", "device", "torch",
@@ -104,3 +109,161 @@ def test_bench_runs_both_ways(data_root: Path) -> None:
     assert [row.steps for row in report.rows] == [2, 2]
     assert report.rows[0].ratio == 1.0 and all(row.images_per_sec > 0 for row in report.rows)
     assert report.data_variant == "CIFAR-10 (JPEG copy)"
+
+
+# ----------------------------------------------------------------------------------------
+# Hardening (issue 13): no run lost or misreported, every anticipated error one line
+# ----------------------------------------------------------------------------------------
+
+TINY = ["--model", "resnet8", "--subset", "100", "--test-subset", "50", "--batch-size", "50", "--device", "cpu",
+        "--no-progress"]  # 2 steps an epoch
+
+
+def tiny_train(out: Path, data_root: Path, *extra: str) -> int:
+    return main(["train", "--out", str(out), "--data-root", str(data_root), *TINY, *extra])
+
+
+def run_files(out: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(out.iterdir())}
+
+
+def one_line(err: str) -> str:
+    err = err.strip()
+    assert err.count("\n") == 0, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    """ResNet-8, one epoch of 100 images: a finished run to try things on (copy it first)."""
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    assert tiny_train(out, data_root, "--epochs", "1") == 0
+    return out
+
+
+@pytest.fixture
+def finished(tiny_run: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(tiny_run, tmp_path / "run"))
+
+
+def test_a_finished_run_is_not_overwritten_unless_asked(finished: Path, data_root: Path, capsys) -> None:
+    before = run_files(finished)
+    assert tiny_train(finished, data_root, "--epochs", "1") == 2
+    err = one_line(capsys.readouterr().err)
+    assert f"--out {finished} is not empty" in err and "--resume" in err and "--overwrite" in err
+    assert run_files(finished) == before  # best.pt and all
+    (finished / "notes.txt").write_text("mine")
+    assert tiny_train(finished, data_root, "--epochs", "1", "--overwrite", "--lr", "0.05") == 0
+    meta = json.loads((finished / "metadata.json").read_text())
+    assert meta["lr"] == 0.05 and "resumed" not in meta  # a new run, not a continued one
+    assert (finished / "notes.txt").read_text() == "mine"  # only the run's own files are replaced
+    with pytest.raises(SystemExit) as exit_info:
+        tiny_train(finished, data_root, "--resume", "--overwrite")
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("flag, value", [("--epochs", "0"), ("--batch-size", "0"), ("--lr", "-0.1"),
+                                         ("--subset", "0"), ("--momentum", "1.5"), ("--seed", "-1")])
+def test_out_of_range_numbers_are_usage_errors(tmp_path: Path, capsys, flag: str, value: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--out", str(tmp_path / "run"), flag, value])
+    assert exit_info.value.code == 2
+    assert f"argument {flag}: must be" in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_same_seed_gives_the_same_run(tmp_path: Path, data_root: Path) -> None:
+    """--seed seeds before the model is built: the same command twice, the same initial weights and history."""
+    for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
+        assert tiny_train(tmp_path / name, data_root, "--epochs", "1", "--seed", seed) == 0
+    history = {name: json.loads((tmp_path / name / "history.json").read_text()) for name in "abc"}
+    weights = {name: load_checkpoint(tmp_path / name / "last.pt")["model"] for name in "abc"}
+    assert history["a"]["train_loss"] == history["b"]["train_loss"] and history["a"]["meta"]["seed"] == 3
+    assert history["a"]["val_acc"] == history["b"]["val_acc"]
+    assert all(torch.equal(weights["a"][k], weights["b"][k]) for k in weights["a"])
+    assert not torch.equal(weights["a"]["fc.weight"], weights["c"]["fc.weight"])  # the seed matters
+
+
+def test_resume_refuses_other_settings_and_records_only_what_ran(finished: Path, data_root: Path, capsys) -> None:
+    before = run_files(finished)
+    assert tiny_train(finished, data_root, "--epochs", "2", "--lr", "0.05", "--batch-size", "25", "--resume") == 1
+    err = one_line(capsys.readouterr().err)
+    assert "cannot resume with other settings" in err and "lr 0.1 -> 0.05" in err and "batch_size 50 -> 25" in err
+    assert run_files(finished) == before  # metadata.json still says what ran
+    assert tiny_train(finished, data_root, "--epochs", "2", "--resume") == 0  # more epochs: allowed, and said
+    meta = json.loads((finished / "metadata.json").read_text())
+    assert meta["epochs"] == 2 and meta["resumed"] == [{"epoch": 1, "step": 0, "changed": {"epochs": [1, 2]}}]
+    assert len(json.loads((finished / "history.json").read_text())["train_loss"]) == 2
+    assert tiny_train(finished, data_root, "--epochs", "1", "--resume") == 1
+    assert "epochs 1 is fewer than the 2" in one_line(capsys.readouterr().err)
+
+
+def test_bad_output_folders_are_one_line(tmp_path: Path, data_root: Path, capsys) -> None:
+    assert tiny_train(tmp_path / "none", data_root, "--resume") == 2
+    assert "--resume" in one_line(capsys.readouterr().err) and not (tmp_path / "none").exists()
+    (tmp_path / "file").write_text("x")
+    assert tiny_train(tmp_path / "file", data_root) == 2
+    assert "is a file" in one_line(capsys.readouterr().err)
+    assert tiny_train(tmp_path / "file" / "run", data_root) == 2  # a folder inside a file
+    assert "is a file, so no folder can be made inside it" in one_line(capsys.readouterr().err)
+
+
+def test_leftovers_of_a_killed_checkpoint_write_are_cleaned(finished: Path, data_root: Path, capsys) -> None:
+    leftover = finished / ".last.pt.99999999.tmp"
+    leftover.write_bytes(b"half")
+    assert tiny_train(finished, data_root) == 2  # refused (not empty), but cleaned at the start anyway
+    assert not leftover.exists() and ".tmp" not in capsys.readouterr().err
+
+
+def test_ctrl_c_says_where_the_run_is_and_how_to_continue(tmp_path: Path, data_root: Path, monkeypatch,
+                                                         capsys) -> None:
+    real_fit = cli.fit
+
+    def ctrl_c_after_epoch_1(*args, **kwargs):
+        def stop(epoch, history):
+            raise KeyboardInterrupt
+
+        return real_fit(*args, on_epoch_end=stop, **kwargs)
+
+    argv = ["train", "--out", str(tmp_path / "run"), "--data-root", str(data_root), *TINY, "--epochs", "2"]
+    monkeypatch.setattr(cli, "fit", ctrl_c_after_epoch_1)
+    assert main(argv) == 130
+    err = one_line(capsys.readouterr().err)
+    assert f"continue from {tmp_path / 'run' / 'interrupted.pt'}" in err
+    command = shlex.split(err.split("Continue it with: ")[1])
+    assert command[:1] == ["resnet-course"] and command[1:] == [*argv, "--resume"]
+    monkeypatch.setattr(cli, "fit", real_fit)
+    assert main(command[1:]) == 0  # the command it printed continues the run
+    assert main(["train", "--out", str(tmp_path / "straight"), *argv[3:]]) == 0
+    resumed, straight = (json.loads((tmp_path / name / "history.json").read_text()) for name in ("run", "straight"))
+    assert resumed["train_loss"] == straight["train_loss"] and resumed["val_acc"] == straight["val_acc"]
+    assert not (tmp_path / "run" / "interrupted.pt").exists()
+
+
+def test_an_unusable_cache_variable_is_named(tmp_path: Path, data_root: Path, monkeypatch, capsys) -> None:
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("RESNET_COURSE_CACHE", str(tmp_path / "file"))
+    assert tiny_train(tmp_path / "run", data_root, "--epochs", "1") == 1
+    err = one_line(capsys.readouterr().err)
+    assert str(tmp_path / "file") in err and "$RESNET_COURSE_CACHE" in err
+
+
+def test_debug_shows_the_traceback(tmp_path: Path, capsys) -> None:
+    assert main(["train", "--out", str(tmp_path / "run"), "--recipe", "fsat"]) == 1
+    assert "Traceback" not in capsys.readouterr().err
+    for argv in (["--debug", "train", "--out", str(tmp_path / "run"), "--recipe", "fsat"],
+                 ["train", "--out", str(tmp_path / "run"), "--recipe", "fsat", "--debug"]):
+        with pytest.raises(ValueError, match="unknown recipe 'fsat'"):
+            main(argv)
+
+
+def test_damaged_or_foreign_checkpoints_are_one_line(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((tiny_run / "best.pt").read_bytes()[:5000])
+    assert main(["evaluate", str(truncated)]) == 1
+    err = one_line(capsys.readouterr().err)
+    assert str(truncated) in err and "truncated or corrupt" in err
+    bare = tmp_path / "bare.pt"
+    torch.save(load_checkpoint(tiny_run / "best.pt")["model"], bare)  # weights alone: which data?
+    assert main(["evaluate", str(bare)]) == 2
+    assert "does not say which network and data" in one_line(capsys.readouterr().err)

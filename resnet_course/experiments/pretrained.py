@@ -103,7 +103,7 @@ def run_pretrained(
         device, experiment=NAME, description="CIFAR-10 networks the book loads: a ResNet and its plain twin, "
                                              "trained with the 'fast' recipe",
         data_variant=train_set.variant, train_images=len(train_set), test_images=len(test_set), epochs=epochs,
-        recipe=recipe.name, schedule=recipe.schedule, batch_size=recipe.batch_size, lr=recipe.lr,
+        recipe="fast", schedule=recipe.schedule, batch_size=recipe.batch_size, lr=recipe.lr,
         weight_decay=recipe.weight_decay, label_smoothing=recipe.label_smoothing,
         precision=precision_name(settings["amp"], device), seed=seed,
         scale="full" if subset is None and epochs >= get_recipe("fast").epochs else "reduced",

@@ -46,8 +46,8 @@ from resnet_course.experiments.provenance import run_metadata
 from resnet_course.nn.registry import create_model
 from resnet_course.nn.summary import count_macs
 from resnet_course.training.loop import fit
-from resnet_course.training.recipes import get_recipe
-from resnet_course.training.runtime import resolve_compile, synchronize
+from resnet_course.training.recipes import get_recipe, recipe_name
+from resnet_course.training.runtime import resolve_compile, resolve_device, synchronize
 
 __all__ = [
     "BASELINE", "device_tag", "EVAL_BATCH_SIZE", "format_table", "format_time_to_accuracy", "measure_matmul_flops",
@@ -396,7 +396,7 @@ def time_to_accuracy(
     settings (``compile="reduce-overhead"``, ``amp=False`` …); ``subset`` and
     ``test_subset`` shrink the data (for a quick check that the script works).
     """
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(device)
     chosen = get_recipe(recipe)
     kwargs = chosen.fit_kwargs(**{"epochs": epochs or chosen.epochs, **overrides})
     train_set, test_set = load_cifar10("train", data_root), load_cifar10("test", data_root)
@@ -439,7 +439,7 @@ def time_to_accuracy(
     train_seconds = cumulative[-1]
     images_per_sec = images_per_epoch * history.epochs / train_seconds
     return TimeToAccuracy(
-        model=model_name, recipe=chosen.name, target=target, max_epochs=kwargs["epochs"],
+        model=model_name, recipe=recipe_name(recipe), target=target, max_epochs=kwargs["epochs"],
         reached=history.val_acc[-1] >= target, epochs=history.epochs, train_seconds=train_seconds,
         warmup_seconds=warmup_seconds, wall_seconds=history.wall_time, warmup_steps=warmup_steps,
         val_acc=list(history.val_acc),

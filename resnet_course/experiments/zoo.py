@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -37,7 +36,8 @@ from resnet_course.experiments.results import load_result, result_path, write_re
 from resnet_course.nn.registry import create_model
 from resnet_course.training.evaluation import evaluate
 from resnet_course.training.loop import fit
-from resnet_course.training.recipes import Recipe, get_recipe
+from resnet_course.training.config import TrainConfig
+from resnet_course.training.recipes import get_recipe, recipe_record
 from resnet_course.training.runtime import precision_name, resolve_device
 
 __all__ = [
@@ -53,7 +53,7 @@ ZOO: tuple[str, ...] = (
 # The networks whose weights the chapters load (lesion, landscape, transfer, inspection).
 WEIGHTS_STORED: frozenset[str] = frozenset({"resnet20", "plain20", "resnet56", "plain56"})
 
-ZOO_RECIPE: Recipe = get_recipe("zoo")
+ZOO_RECIPE: TrainConfig = get_recipe("zoo")
 EVAL_BATCH = 500
 
 # He et al. 2015, Table 6: CIFAR-10 test error (%) and parameters (millions). ResNet-110's
@@ -80,9 +80,9 @@ def cifar10_split(split: str, images: int | None = None, *, seed: int = 0,
     return data.subset(images, seed=seed) if images is not None and images < len(data) else data
 
 
-def _settings(recipe: Recipe, train_images: int, test_images: int, seed: int) -> dict[str, Any]:
+def _settings(recipe: TrainConfig, train_images: int, test_images: int, seed: int) -> dict[str, Any]:
     """What makes two zoo runs the same run: the recipe, the data sizes and the seed."""
-    return json.loads(json.dumps({"recipe": asdict(recipe), "train_images": train_images,
+    return json.loads(json.dumps({"recipe": recipe_record("zoo", recipe), "train_images": train_images,
                                   "test_images": test_images, "seed": seed}))
 
 
@@ -127,7 +127,7 @@ def _finished(name: str, settings: dict[str, Any], results_dir: str | Path | Non
 
 
 def train_zoo_network(
-    name: str, train_set: ImageSet, test_set: ImageSet, *, recipe: Recipe = ZOO_RECIPE, seed: int = 0,
+    name: str, train_set: ImageSet, test_set: ImageSet, *, recipe: TrainConfig = ZOO_RECIPE, seed: int = 0,
     device: torch.device | str | None = None, results_dir: str | Path | None = None,
     runs_dir: str | Path = "runs", progress: bool = True,
 ) -> Path:
@@ -144,16 +144,15 @@ def train_zoo_network(
                                 seed=seed)
     test_loader = TensorLoader(test_set, batch_size=EVAL_BATCH, shuffle=False, augment=False, device=device)
     resume = any((checkpoint_dir / file).is_file() for file in ("last.pt", "interrupted.pt"))
-    history = fit(model, train_loader, test_loader, seed=seed, device=device, progress=progress,
-                  checkpoint_dir=checkpoint_dir, resume=resume, meta={"zoo_settings": settings},
-                  **recipe.fit_kwargs())
+    history = fit(model, train_loader, test_loader, recipe.replace(seed=seed), device=device, progress=progress,
+                  checkpoint_dir=checkpoint_dir, resume=resume, meta={"zoo_settings": settings})
     if history.meta.get("zoo_settings") != settings:
         raise ZooSettingsError(f"{checkpoint_dir} holds a run with other settings; delete it to start {name} again")
     evaluated = time.perf_counter()
     scores = final_scores(model, train_set, test_set, device, recipe.amp)
     meta = run_metadata(device, experiment="zoo", network=name, data_variant=train_set.variant,
                         train_images=len(train_set), test_images=len(test_set), epochs=recipe.epochs,
-                        recipe=recipe.name, precision=precision_name(recipe.amp, device), seed=seed,
+                        recipe="zoo", precision=precision_name(recipe.amp, device), seed=seed,
                         parameters=history.meta.get("parameters"), wall_time_s=round(history.wall_time, 1),
                         final_eval_s=round(time.perf_counter() - evaluated, 1),
                         date_started=history.meta.get("date"), commit_started=history.meta.get("commit"))
@@ -168,7 +167,7 @@ def train_zoo_network(
 
 
 def run_zoo(
-    only: Sequence[str] | None = None, *, recipe: Recipe = ZOO_RECIPE, subset: int | None = None,
+    only: Sequence[str] | None = None, *, recipe: TrainConfig = ZOO_RECIPE, subset: int | None = None,
     test_subset: int | None = None, seed: int = 0, device: torch.device | str | None = None,
     data_root: str | Path | None = None, results_dir: str | Path | None = None, runs_dir: str | Path = "runs",
     progress: bool = True,

@@ -1,4 +1,4 @@
-"""Training: :func:`fit` and :func:`evaluate`, checkpoints, learning-rate schedules.
+"""Training: :func:`fit` and :func:`evaluate`, the settings, checkpoints, learning-rate schedules.
 
 The recipe is the paper's (He, Zhang, Ren & Sun 2015, *Deep Residual Learning for Image
 Recognition*):
@@ -16,27 +16,78 @@ Everything else here is engineering around that recipe: mixed precision, channel
 memory, checkpoints that survive Ctrl-C and resume bit for bit, NaN detection, progress
 bars, and DistributedDataParallel when launched with ``torchrun``.
 
-Read top to bottom: errors, :class:`History`, schedules, optimisers, devices and
-distributed helpers, random-number state, checkpoints, :func:`fit`, then
-:func:`evaluate`, :func:`predict` and :func:`confusion_matrix`.
+The modules, one concern each: :mod:`~.config` (:class:`TrainConfig`, every setting of a
+run) and :mod:`~.recipes` (named configs), :mod:`~.loop` (:func:`fit`), :mod:`~.callbacks`
+(Ctrl-C, NaN guard, progress bar, epoch log), :mod:`~.checkpoint` (atomic files, exact
+resume), :mod:`~.optim` (optimisers and schedules), :mod:`~.runtime` (device, precision,
+compile, DDP), :mod:`~.history` and :mod:`~.evaluation` (:func:`evaluate`, :func:`predict`,
+:func:`confusion_matrix`).
 """
 
-from resnet_course.training.history import (  # noqa: F401
+from resnet_course.training.callbacks import (
+    EpochLog,
+    NaNGuard,
+    ProgressBar,
+    StopOnCtrlC,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
+from resnet_course.training.checkpoint import (
+    FORMAT_VERSION,
+    Checkpointer,
+    CheckpointError,
+    CheckpointMismatchError,
+    Position,
+    ResumeMismatchError,
+    atomic_copy,
+    atomic_write,
+    check_compatible,
+    get_rng_state,
+    latest_checkpoint,
+    load_checkpoint,
+    remove_leftovers,
+    rng_for_saving,
+    save_checkpoint,
+    set_rng_state,
+)
+from resnet_course.training.config import (
+    TrainConfig,
+    training_config,
+)
+from resnet_course.training.evaluation import (
+    confusion_matrix,
+    evaluate,
+    evaluate_model,
+    predict,
+)
+from resnet_course.training.history import (
     History,
     PathLike,
 )
-from resnet_course.training.optim import (  # noqa: F401
+from resnet_course.training.loop import (
+    LOG_EVERY,
+    fit,
+)
+from resnet_course.training.optim import (
+    OPTIMIZERS,
+    SCHEDULES,
     check_choice,
     make_optimizer,
     make_schedule,
-    OPTIMIZERS,
     schedule_multiplier,
-    SCHEDULES,
 )
-from resnet_course.training.runtime import (  # noqa: F401
+from resnet_course.training.recipes import (
+    RECIPE_DESCRIPTIONS,
+    RECIPES,
+    Recipe,
+    get_recipe,
+    list_recipes,
+    recipe_name,
+)
+from resnet_course.training.runtime import (
+    COMPILE_MODES,
     autocast,
     barrier,
-    COMPILE_MODES,
     distributed_info,
     init_distributed,
     is_channels_last,
@@ -47,43 +98,21 @@ from resnet_course.training.runtime import (  # noqa: F401
     resolve_compile,
     resolve_device,
     resolve_fused,
+    seed_everything,
     synchronize,
     to_device,
-    training_device,
     unwrap,
 )
-from resnet_course.training.checkpoint import (  # noqa: F401
-    atomic_copy,
-    check_compatible,
-    CheckpointError,
-    CheckpointMismatchError,
-    FORMAT_VERSION,
-    get_rng_state,
-    latest_checkpoint,
-    load_checkpoint,
-    rng_for_saving,
-    save_checkpoint,
-    set_rng_state,
-)
-from resnet_course.training.callbacks import (  # noqa: F401
-    StopOnCtrlC,
-)
-from resnet_course.training.loop import (  # noqa: F401
-    fit,
-    LOG_EVERY,
-    TrainingDiverged,
-)
-from resnet_course.training.evaluation import (  # noqa: F401
-    confusion_matrix,
-    evaluate,
-    evaluate_model,
-    predict,
-)
-from resnet_course.training.recipes import (  # noqa: F401
-    get_recipe,
-    list_recipes,
-    Recipe,
-    RECIPES,
-)
 
-__all__ = ["atomic_copy", "autocast", "barrier", "check_choice", "check_compatible", "CheckpointError", "CheckpointMismatchError", "COMPILE_MODES", "confusion_matrix", "distributed_info", "evaluate", "evaluate_model", "fit", "FORMAT_VERSION", "get_recipe", "get_rng_state", "History", "init_distributed", "is_channels_last", "latest_checkpoint", "list_recipes", "load_checkpoint", "LOG_EVERY", "make_optimizer", "make_schedule", "model_device", "OPTIMIZERS", "PathLike", "precision_name", "predict", "read_stats", "Recipe", "RECIPES", "resolve_amp", "resolve_compile", "resolve_device", "resolve_fused", "rng_for_saving", "save_checkpoint", "schedule_multiplier", "SCHEDULES", "set_rng_state", "StopOnCtrlC", "synchronize", "to_device", "training_device", "TrainingDiverged", "unwrap"]
+__all__ = [
+    "atomic_copy", "atomic_write", "autocast", "barrier", "check_choice", "check_compatible", "CheckpointError",
+    "Checkpointer", "CheckpointMismatchError", "COMPILE_MODES", "confusion_matrix", "distributed_info", "EpochLog",
+    "evaluate", "evaluate_model", "fit", "FORMAT_VERSION", "get_recipe", "get_rng_state", "History",
+    "init_distributed", "is_channels_last", "latest_checkpoint", "list_recipes", "load_checkpoint", "LOG_EVERY",
+    "make_optimizer", "make_schedule", "model_device", "NaNGuard", "OPTIMIZERS", "PathLike", "Position",
+    "precision_name", "predict", "ProgressBar", "read_stats", "Recipe", "RECIPE_DESCRIPTIONS", "recipe_name",
+    "RECIPES", "remove_leftovers", "resolve_amp", "resolve_compile", "resolve_device", "resolve_fused",
+    "ResumeMismatchError", "rng_for_saving", "save_checkpoint", "schedule_multiplier", "SCHEDULES", "seed_everything",
+    "set_rng_state", "StopOnCtrlC", "synchronize", "to_device", "TrainConfig", "training_config", "TrainingDiverged",
+    "TrainingInterrupted", "unwrap",
+]

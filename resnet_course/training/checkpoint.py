@@ -1,13 +1,30 @@
 """Checkpoints: written atomically, read with ``weights_only=True``, resumed exactly.
+
+A checkpoint holds everything a run needs to continue as if it had never stopped: the
+weights, the optimiser's momentum, the schedule's position, the loss scaler, the history,
+the random state, and where in the run it was taken (:class:`Position`). One taken in the
+middle of an epoch (Ctrl-C) also holds the random state of the epoch's start and the
+epoch's running sums, so that :func:`epoch_batches` can replay the epoch's batches up to
+the step and continue bit for bit. :func:`resume_from` refuses a run whose settings differ
+from the checkpoint's (:class:`ResumeMismatchError`) and :class:`Checkpointer` is what
+:func:`~resnet_course.training.fit` calls to write them.
+
+Read top to bottom: random state, writing and reading files, where a run is, resuming,
+and the :class:`Checkpointer`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
 import shutil
+import warnings
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -17,9 +34,14 @@ from torch import Tensor
 from resnet_course.training.history import History, PathLike
 from resnet_course.training.runtime import model_device, unwrap
 
+if TYPE_CHECKING:
+    from resnet_course.training.loop import Run
+
 __all__ = [
-    "atomic_copy", "check_compatible", "CheckpointError", "CheckpointMismatchError", "FORMAT_VERSION",
-    "get_rng_state", "latest_checkpoint", "load_checkpoint", "rng_for_saving", "save_checkpoint", "set_rng_state"
+    "atomic_copy", "atomic_write", "check_compatible", "CheckpointError", "Checkpointer", "CheckpointMismatchError",
+    "epoch_batches", "FORMAT_VERSION", "get_rng_state", "latest_checkpoint", "load_checkpoint", "Position",
+    "remove_leftovers", "RESUME_MAY_CHANGE", "Resumed", "resume_changes", "resume_from", "ResumeMismatchError",
+    "rng_for_saving", "save_checkpoint", "set_rng_state"
 ]
 
 
@@ -34,8 +56,12 @@ class CheckpointError(RuntimeError):
     """A checkpoint file cannot be read: truncated, corrupt, or not a checkpoint."""
 
 
+class ResumeMismatchError(ValueError):
+    """A run was asked to resume with other settings than those its checkpoint was trained with."""
+
+
 # ----------------------------------------------------------------------------------------
-# 6. Random-number state: what makes a resumed run repeat the uninterrupted one
+# Random-number state: what makes a resumed run repeat the uninterrupted one
 # ----------------------------------------------------------------------------------------
 
 
@@ -49,10 +75,13 @@ def get_rng_state(device: torch.device) -> dict[str, Any]:
     }
 
 
-def rng_for_saving(state: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
-    """The same state as tensors, lists and numbers only, so ``weights_only`` loading works."""
-    if state is None:
-        return None
+def rng_for_saving(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The same state as tensors, lists and numbers only, so ``weights_only`` loading works.
+
+    A state already in that form (read from a checkpoint) is returned as it is.
+    """
+    if state is None or isinstance(state["python"], dict):
+        return state
     version, internal, gauss_next = state["python"]
     numpy_state = state["numpy"]
     if not isinstance(numpy_state, dict):
@@ -85,15 +114,16 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 
 
 # ----------------------------------------------------------------------------------------
-# 7. Checkpoints: written atomically, read with weights_only=True
+# Files: written atomically, read with weights_only=True
 # ----------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     """Write through a temporary file in the same folder, then rename it over ``path``.
 
     ``os.replace`` is atomic: a reader (or a crash, or Ctrl-C) sees the old file or the
-    new one, never half of one.
+    new one, never half of one. A process killed mid-write (``kill -9``) leaves its
+    ``.<name>.<pid>.tmp`` behind; :func:`remove_leftovers` deletes it at the next start.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -109,21 +139,54 @@ def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
 
 
 def atomic_copy(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` atomically (see :func:`save_checkpoint`)."""
     with open(source, "rb") as src:
-        _atomic_write(target, lambda f: shutil.copyfileobj(src, f))
+        atomic_write(target, lambda f: shutil.copyfileobj(src, f))
+
+
+_LEFTOVER = re.compile(r"\..+\.(\d+)\.tmp")
+
+
+def _still_running(pid: int) -> bool:
+    if os.name != "posix" or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except PermissionError:  # it runs, as another user
+        return True
+    except (ProcessLookupError, OverflowError, ValueError):
+        return False
+    return True
+
+
+def remove_leftovers(folder: PathLike) -> list[Path]:
+    """Delete the temporary files of checkpoint writes that were killed half-way; returns them.
+
+    Only files named as :func:`atomic_write` names them
+    (``.<name>.<pid>.tmp``) and whose process no longer runs.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    if folder.is_dir():
+        for path in sorted(folder.glob(".*.tmp")):
+            match = _LEFTOVER.fullmatch(path.name)
+            if match and not _still_running(int(match.group(1))):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
 
 
 def save_checkpoint(
     path: PathLike,
     model: nn.Module,
-    optimizer: Optional[torch.optim.Optimizer] = None,
-    scheduler: Optional[torch.optim.lr_scheduler.LRScheduler] = None,
-    scaler: Optional[torch.amp.GradScaler] = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    scaler: torch.amp.GradScaler | None = None,
     *,
     epoch: int = 0,
     step: int = 0,
-    history: Optional[History] = None,
-    rng: Optional[dict[str, Any]] = None,
+    history: History | None = None,
+    rng: dict[str, Any] | None = None,
     **extra: Any,
 ) -> Path:
     """Save everything needed to continue training, atomically; returns the path.
@@ -152,11 +215,11 @@ def save_checkpoint(
         "torch_version": str(torch.__version__),
         **extra,
     }
-    _atomic_write(path, lambda f: torch.save(payload, f))
+    atomic_write(path, lambda f: torch.save(payload, f))
     return path
 
 
-def _describe(arch: Optional[str], num_classes: Optional[int]) -> str:
+def _describe(arch: str | None, num_classes: int | None) -> str:
     name = arch if arch is not None else "an unnamed network"
     return f"{name} with {num_classes} classes" if num_classes is not None else name
 
@@ -215,19 +278,21 @@ def _read_checkpoint(path: Path, map_location: Any) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
-        if "weights_only" in str(error) or "Weights only" in str(error):
+        refused = "weights_only" in str(error) or "Weights only" in str(error)
+        if refused and zipfile.is_zipfile(path):  # a whole file of torch.save's, with objects beyond tensors
             reason = (
                 "it holds objects that weights_only=True loading refuses, so it was not written by "
-                "resnet_course.train.save_checkpoint; if you trust its source, open it with "
+                "resnet_course.training.save_checkpoint; if you trust its source, open it with "
                 "torch.load(path, weights_only=False)"
             )
         else:
             reason = (
-                "the file is truncated or corrupt (an interrupted copy? a full disk?); "
-                "delete it or use another checkpoint"
+                "the file is truncated or corrupt, or not a PyTorch checkpoint (an interrupted copy? a full "
+                "disk?); delete it or use another checkpoint"
             )
+        first = str(error).split(". ")[0].split("\n")[0][:160]
         raise CheckpointError(
-            f"cannot read the checkpoint {path}: {reason}. ({type(error).__name__}: {error})"
+            f"cannot read the checkpoint {path}: {reason}. ({type(error).__name__}: {first})"
         ) from error
     is_bare = isinstance(checkpoint, dict) and all(isinstance(v, Tensor) for v in checkpoint.values())
     if is_bare and "model" not in checkpoint:
@@ -242,7 +307,7 @@ def _read_checkpoint(path: Path, map_location: Any) -> dict[str, Any]:
     return checkpoint
 
 
-def load_checkpoint(path: PathLike, model: Optional[nn.Module] = None, map_location: Any = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: PathLike, model: nn.Module | None = None, map_location: Any = "cpu") -> dict[str, Any]:
     """Read a checkpoint with ``torch.load(path, weights_only=True)`` and return its dict.
 
     With ``model``, first check that the checkpoint is the same network (``arch`` and
@@ -259,9 +324,9 @@ def load_checkpoint(path: PathLike, model: Optional[nn.Module] = None, map_locat
     return checkpoint
 
 
-def latest_checkpoint(folder: Path) -> tuple[Optional[dict[str, Any]], Optional[Path]]:
+def latest_checkpoint(folder: Path) -> tuple[dict[str, Any] | None, Path | None]:
     """The furthest-on of ``last.pt`` and ``interrupted.pt`` (by epoch, then step)."""
-    best: tuple[tuple[int, int, int], Optional[dict[str, Any]], Optional[Path]] = ((-1, -1, -1), None, None)
+    best: tuple[tuple[int, int, int], dict[str, Any] | None, Path | None] = ((-1, -1, -1), None, None)
     for preference, name in ((1, "last.pt"), (0, "interrupted.pt")):
         path = folder / name
         if path.exists():
@@ -270,3 +335,194 @@ def latest_checkpoint(folder: Path) -> tuple[Optional[dict[str, Any]], Optional[
             if key > best[0]:
                 best = (key, checkpoint, path)
     return best[1], best[2]
+
+
+# ----------------------------------------------------------------------------------------
+# Where a run is, and how an epoch starts again from there
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Position:
+    """Where a run is: in epoch ``epoch`` (from 0), ``step`` of its batches done, random state ``rng`` there.
+
+    ``rng_epoch_start`` is the random state when that epoch began and ``partial`` the
+    epoch's running sums so far (``loss_sum``, ``correct``, ``count``, ``elapsed``); a
+    checkpoint taken mid-epoch (``step > 0``) keeps both, for :func:`epoch_batches`.
+    """
+
+    epoch: int = 0
+    step: int = 0
+    rng: dict[str, Any] | None = None
+    rng_epoch_start: dict[str, Any] | None = None
+    partial: dict[str, Any] | None = None
+
+    @property
+    def mid_epoch(self) -> bool:
+        return self.step > 0
+
+    def advanced(self, rng: dict[str, Any]) -> Position:
+        """The position one step further on, where the random state is ``rng``."""
+        return Position(self.epoch, self.step + 1, rng, self.rng_epoch_start)
+
+    @classmethod
+    def of_checkpoint(cls, checkpoint: Mapping[str, Any]) -> Position:
+        return cls(int(checkpoint.get("epoch", 0)), int(checkpoint.get("step", 0)), checkpoint.get("rng"),
+                   checkpoint.get("rng_epoch_start"), checkpoint.get("partial"))
+
+
+def epoch_batches(
+    loader: Iterable[Any], epoch: int, steps_per_epoch: int, resumed: Position | None, device: torch.device
+) -> tuple[Iterator[Any], Position]:
+    """Start epoch ``epoch``: an iterator over its batches still to train, and the position it starts at.
+
+    A fresh epoch starts from the current random state (an end-of-epoch checkpoint's, when
+    the run resumes there). The epoch a mid-epoch checkpoint stopped in is replayed: the
+    random state of the epoch's start is restored and the loader iterated past the batches
+    already trained -- the same order and the same augmentations, drawn again -- then the
+    state at the interrupted step is restored, so that dropout and a shuffling
+    ``DataLoader`` continue exactly where they stopped.
+    """
+    here = resumed if resumed is not None and resumed.epoch == epoch else None
+    mid = here is not None and here.mid_epoch
+    if here is not None:
+        state = here.rng_epoch_start if mid else here.rng
+        if state is not None:
+            set_rng_state(state, device)
+    rng_start = get_rng_state(device)
+    done = here.step if here is not None and mid else 0
+    batches: Iterator[Any] = iter(())
+    if done < steps_per_epoch:
+        batches = iter(loader)
+        for _ in range(done):  # the batches trained before the interruption
+            next(batches)
+    if here is not None and mid:
+        set_rng_state(here.rng, device)  # type: ignore[arg-type]
+        return batches, Position(epoch, done, here.rng, rng_start, here.partial)
+    return batches, Position(epoch, 0, rng_start, rng_start)
+
+
+# ----------------------------------------------------------------------------------------
+# Resuming: the furthest checkpoint, checked against this run's settings, restored
+# ----------------------------------------------------------------------------------------
+
+# Settings a resumed run may change (recorded in ``history.meta["resumed"]``): more epochs
+# (the schedule then spans them), and switches that change speed, not the arithmetic.
+RESUME_MAY_CHANGE = ("epochs", "compile", "fused")
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON gives it back (tuples as lists), as the checkpoint's record has it."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def resume_changes(checkpoint: Mapping[str, Any], wanted: Mapping[str, Any], path: Path) -> dict[str, list[Any]]:
+    """The settings in ``wanted`` that differ from those the checkpoint's run recorded, as ``[old, new]``.
+
+    Raises :class:`ResumeMismatchError` naming every difference unless all are in
+    :data:`RESUME_MAY_CHANGE`, and when ``wanted["epochs"]`` is fewer than the epochs
+    already begun. A setting the checkpoint did not record (an older run) is not compared.
+    """
+    recorded = (checkpoint.get("history") or {}).get("meta") or {}
+    changes = {}
+    for key, value in wanted.items():
+        if key in recorded and not (key == "batch_size" and recorded[key] is None):  # None: the loader had none
+            old, new = _plain(recorded[key]), _plain(value)
+            if old != new:
+                changes[key] = [old, new]
+    problems = [f"{key} {old!r} -> {new!r}" for key, (old, new) in changes.items() if key not in RESUME_MAY_CHANGE]
+    position = Position.of_checkpoint(checkpoint)
+    begun = position.epoch + (1 if position.mid_epoch else 0)
+    if "epochs" in wanted and wanted["epochs"] < begun:
+        problems.append(f"epochs {wanted['epochs']} is fewer than the {begun} epoch(s) it has begun")
+    if problems:
+        raise ResumeMismatchError(
+            f"{path}: cannot resume with other settings than the run's so far ({'; '.join(problems)}). "
+            "Resume with the same settings, or train from scratch elsewhere (another folder, without resuming)."
+        )
+    return changes
+
+
+@dataclass
+class Resumed:
+    """What :func:`resume_from` restored: from which file, to which position, and what changed."""
+
+    path: Path
+    position: Position
+    history: History
+    changes: dict[str, list[Any]] = field(default_factory=dict)
+
+
+def resume_from(
+    folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler, wanted: Mapping[str, Any],
+) -> Resumed | None:
+    """Load the furthest-on checkpoint in ``folder`` into the model, optimiser, schedule and scaler.
+
+    First checks that it holds this network (:func:`check_compatible`) and that the run's
+    settings ``wanted`` match the ones it recorded (:func:`resume_changes`). Without a
+    checkpoint it warns and returns ``None`` (the run starts from scratch).
+    """
+    checkpoint, path = latest_checkpoint(folder)
+    if checkpoint is None or path is None:
+        warnings.warn(f"resume=True but {folder} holds no last.pt or interrupted.pt: starting from scratch",
+                      stacklevel=3)
+        return None
+    check_compatible(checkpoint, model, path)
+    changes = resume_changes(checkpoint, wanted, path)
+    unwrap(model).load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["scheduler"])
+    if scaler.is_enabled() and checkpoint.get("scaler"):
+        scaler.load_state_dict(checkpoint["scaler"])
+    history = History.from_dict(checkpoint["history"] or {})
+    return Resumed(path, Position.of_checkpoint(checkpoint), history, changes)
+
+
+# ----------------------------------------------------------------------------------------
+# The Checkpointer fit calls
+# ----------------------------------------------------------------------------------------
+
+
+class Checkpointer:
+    """Writes a run's checkpoints into ``folder`` -- on rank 0 only, and nothing without a folder.
+
+    After every epoch ``last.pt``, copied to ``best.pt`` when the validation accuracy
+    improved (and the superseded ``interrupted.pt`` removed); on Ctrl-C ``interrupted.pt``,
+    mid-epoch if need be. Every write is atomic. At the start it removes the leftovers of
+    writes that were killed half-way.
+    """
+
+    def __init__(self, folder: Path | None, enabled: bool = True) -> None:
+        self.folder = folder if enabled else None
+        if self.folder is not None:
+            remove_leftovers(self.folder)
+
+    def epoch_end(self, run: Run, improved: bool) -> None:
+        if self.folder is None:
+            return
+        last = self._save("last.pt", run)
+        if improved:
+            atomic_copy(last, self.folder / "best.pt")
+        (self.folder / "interrupted.pt").unlink(missing_ok=True)  # superseded
+
+    def last(self) -> Path | None:
+        """The last finished epoch's checkpoint, if there is one."""
+        path = self.folder / "last.pt" if self.folder is not None else None
+        return path if path is not None and path.is_file() else None
+
+    def interrupted(self, run: Run, partial: dict[str, Any] | None) -> Path | None:
+        """Save where the run stopped; ``partial``: the epoch's running sums (used mid-epoch)."""
+        if self.folder is None:
+            return None
+        return self._save("interrupted.pt", run, partial)
+
+    def _save(self, name: str, run: Run, partial: dict[str, Any] | None = None) -> Path:
+        assert self.folder is not None
+        at = run.at
+        epoch_start = rng_for_saving(at.rng_epoch_start) if at.mid_epoch else None
+        return save_checkpoint(
+            self.folder / name, run.net, run.optimizer, run.scheduler, run.scaler, epoch=at.epoch, step=at.step,
+            history=run.history, rng=at.rng, rng_epoch_start=epoch_start, partial=partial if at.mid_epoch else None,
+            epochs=run.config.epochs, steps_per_epoch=run.steps_per_epoch,
+        )

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, Optional, Union
+from typing import Iterable
 
 import torch
 import torch.nn as nn
@@ -24,13 +24,13 @@ __all__ = ["confusion_matrix", "evaluate", "evaluate_model", "predict"]
 
 
 # ----------------------------------------------------------------------------------------
-# 10. evaluate, predict, confusion_matrix
+# Evaluate, predict, confusion_matrix
 # ----------------------------------------------------------------------------------------
 
 
 def _logits(
     model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], device: torch.device,
-    amp_dtype: Optional[torch.dtype], channels_last: bool, tta_flip: bool,
+    amp_dtype: torch.dtype | None, channels_last: bool, tta_flip: bool,
 ) -> Iterable[tuple[Tensor, Tensor]]:
     """``(float32 logits, labels)`` per batch; with ``tta_flip`` the mean of the logits of
     the images and of their mirror images (flipped left-right, ``dims=[3]``)."""
@@ -45,7 +45,7 @@ def _logits(
 
 @torch.no_grad()
 def evaluate_model(
-    model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], device: torch.device, amp_dtype: Optional[torch.dtype],
+    model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], device: torch.device, amp_dtype: torch.dtype | None,
     channels_last: bool, label_smoothing: float = 0.0, tta_flip: bool = False, reduce: bool = False,
 ) -> dict[str, float]:
     was_training = model.training
@@ -69,8 +69,8 @@ def evaluate(
     data: Iterable[tuple[Tensor, Tensor]],
     *,
     tta_flip: bool = False,
-    device: Union[str, torch.device, None] = None,
-    amp: Union[str, bool, None] = None,
+    device: torch.device | str | None = None,
+    amp: str | bool | None = None,
     label_smoothing: float = 0.0,
 ) -> dict[str, float]:
     """Mean loss, accuracy (a fraction) and sample count of ``model`` on ``data``.
@@ -93,8 +93,8 @@ def predict(
     data: Iterable[tuple[Tensor, Tensor]],
     tta_flip: bool = False,
     *,
-    device: Union[str, torch.device, None] = None,
-    amp: Union[str, bool, None] = None,
+    device: torch.device | str | None = None,
+    amp: str | bool | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``(logits, labels)`` for all of ``data``, on the CPU (float32 logits, int64 labels).
 

@@ -7,7 +7,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 __all__ = ["History", "PathLike"]
 
@@ -15,7 +15,7 @@ __all__ = ["History", "PathLike"]
 PathLike = Union[str, os.PathLike]
 
 # ----------------------------------------------------------------------------------------
-# 2. History: what fit() measured, epoch by epoch
+# History: what fit() measured, epoch by epoch
 # ----------------------------------------------------------------------------------------
 
 
@@ -38,7 +38,7 @@ class History:
     images_per_sec: list[float] = field(default_factory=list)
     epoch_time: list[float] = field(default_factory=list)
     wall_time: float = 0.0
-    best_val_acc: Optional[float] = None
+    best_val_acc: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -54,8 +54,8 @@ class History:
         lr: float,
         images_per_sec: float,
         epoch_time: float,
-        val_loss: Optional[float] = None,
-        val_acc: Optional[float] = None,
+        val_loss: float | None = None,
+        val_acc: float | None = None,
     ) -> None:
         """Append one epoch's numbers."""
         self.train_loss.append(train_loss)

@@ -1,45 +1,67 @@
-""":func:`fit`: the training loop.
+""":func:`fit`: the training loop, which reads like the algorithm.
+
+    prepare the run    device, seed, data shards, optimiser and schedule, resume (prepare_run)
+    for each epoch:
+        train the steps    forward, cross-entropy, backward, SGD and schedule step (train_epoch)
+        evaluate           the validation data in eval mode (validate)
+        record             the epoch's numbers in the History (record)
+        checkpoint         last.pt, and best.pt when validation improved (Checkpointer)
+
+The recipe is the paper's (He et al. 2015, §3.4 and §4.2; the settings and their defaults
+are :class:`~resnet_course.training.config.TrainConfig`'s). The other concerns are small
+named objects the loop calls: :class:`~resnet_course.training.callbacks.StopOnCtrlC`,
+:class:`~resnet_course.training.callbacks.NaNGuard`,
+:class:`~resnet_course.training.callbacks.ProgressBar`,
+:class:`~resnet_course.training.callbacks.EpochLog` and
+:class:`~resnet_course.training.checkpoint.Checkpointer`; exact mid-epoch resume is
+:func:`~resnet_course.training.checkpoint.epoch_batches`.
+
+Several processes: launched by ``torchrun`` with ``WORLD_SIZE > 1``, each process joins the
+process group (NCCL on ``cuda:LOCAL_RANK``, gloo on CPU), trains a DistributedDataParallel
+copy on ``train.shard(rank, world_size)`` and reports metrics summed over all ranks; only
+rank 0 writes checkpoints and progress. The global batch is ``world_size`` times the
+loader's, with the same ``lr``. On CUDA, fit sets ``torch.backends.cudnn.benchmark = True``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import random
 import time
 import warnings
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Iterable
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 from resnet_course.experiments.provenance import run_metadata
 from resnet_course.nn.summary import count_parameters
-from resnet_course.training.callbacks import StopOnCtrlC
-from resnet_course.training.checkpoint import (
-    atomic_copy,
-    check_compatible,
-    get_rng_state,
-    latest_checkpoint,
-    rng_for_saving,
-    save_checkpoint,
-    set_rng_state,
+from resnet_course.training.callbacks import (
+    EpochLog,
+    NaNGuard,
+    ProgressBar,
+    StopOnCtrlC,
+    TrainingDiverged,
+    TrainingInterrupted,
+    progress_modes,
 )
+from resnet_course.training.checkpoint import (
+    Checkpointer,
+    Position,
+    Resumed,
+    epoch_batches,
+    get_rng_state,
+    resume_from,
+)
+from resnet_course.training.config import TrainConfig, training_config
 from resnet_course.training.evaluation import evaluate_model
 from resnet_course.training.history import History, PathLike
-from resnet_course.training.optim import (
-    OPTIMIZERS,
-    SCHEDULES,
-    check_choice,
-    make_optimizer,
-    make_schedule,
-)
+from resnet_course.training.optim import make_optimizer, make_schedule
 from resnet_course.training.runtime import (
     autocast,
     barrier,
@@ -48,59 +70,394 @@ from resnet_course.training.runtime import (
     read_stats,
     resolve_amp,
     resolve_compile,
-    resolve_fused,
+    resolve_device,
+    seed_everything,
     synchronize,
     to_device,
-    training_device,
     unwrap,
 )
 
-__all__ = ["fit", "LOG_EVERY", "TrainingDiverged"]
+__all__ = ["EpochMeter", "fit", "LOG_EVERY", "prepare_run", "Run", "TrainingDiverged", "TrainingInterrupted"]
 
 
 LOG_EVERY = 20  # steps between reads of values from the GPU (progress bar, NaN check)
 
+Batches = Iterable[tuple[Tensor, Tensor]]
+
+
+def fit(
+    model: nn.Module, train: Batches, val: Batches | None = None, config: TrainConfig | None = None, *,
+    checkpoint_dir: PathLike | None = None, resume: bool = False, progress: bool | str = True,
+    device: torch.device | str | None = None, on_epoch_end: Callable[[int, History], bool | None] | None = None,
+    meta: dict[str, Any] | None = None, **settings: Any,
+) -> History:
+    """Train ``model`` on ``train`` with the settings of ``config`` and return its :class:`History`.
+
+    ``config`` is a :class:`~resnet_course.training.config.TrainConfig` (a recipe:
+    ``get_recipe("paper")`` is He et al. 2015 §4.2); keyword ``settings`` change some of it,
+    or stand for it: ``fit(model, train, val, epochs=3, lr=0.05)``. ``train``/``val``: a
+    :class:`~resnet_course.data.TensorLoader`, a ``DataLoader`` or any re-iterable of
+    ``(images, labels)`` batches with a ``len``, built with the config's batch size. The model
+    is trained in place on ``device`` (default: the GPU if there is one).
+
+    * ``checkpoint_dir``: ``last.pt`` after every epoch, ``best.pt`` when the validation
+      accuracy improves. Ctrl-C finishes the step, writes ``interrupted.pt`` and raises
+      :class:`TrainingInterrupted` (a ``KeyboardInterrupt`` naming that file). A NaN loss
+      raises :class:`TrainingDiverged` before any checkpoint holds it.
+    * ``resume=True``: continue from the furthest checkpoint there, mid-epoch if need be,
+      bit-identically to an uninterrupted run on the CPU. The settings and ``meta`` must be
+      the checkpoint's (more ``epochs``, ``compile`` and ``fused`` may change); otherwise
+      :class:`~resnet_course.training.checkpoint.ResumeMismatchError` names the differences.
+    * ``progress``: ``True`` a bar and a line per epoch, ``"log"`` the lines only (output to a
+      file), ``False`` nothing.
+    * ``meta``: the caller's fields (data variant, subset sizes, …) for ``history.meta``,
+      which also holds the settings as used (``asdict`` of the config with "auto" resolved
+      and the loader's batch size) and where the run ran; saved in every checkpoint.
+    * ``on_epoch_end(epoch, history)`` runs after each epoch's checkpoint; ``True`` stops.
+
+    Under ``torchrun`` each process trains a DistributedDataParallel copy on its shard of
+    the data (see the module's notes); only rank 0 writes and reports.
+    """
+    config = training_config(config, **settings)
+    show_bar, show_lines = progress_modes(progress)
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    run, resumed = prepare_run(model, train, val, config, device=device, checkpoint_dir=folder, resume=resume,
+                               meta=meta)
+    log = EpochLog(show_lines and run.is_main)
+    if resumed is not None:
+        say_resumed(log, resumed, run)
+    if run.at.epoch >= run.config.epochs:
+        log.say(f"nothing to do: the checkpoint has trained {run.at.epoch} epochs already (epochs={config.epochs})")
+        return run.history
+    log.bar = bar = ProgressBar(run.config.epochs * run.steps_per_epoch,
+                                run.at.epoch * run.steps_per_epoch + run.at.step, show_bar and run.is_main)
+    guard, checkpoints, stop = NaNGuard(run.lr_at, folder), Checkpointer(folder, run.is_main), StopOnCtrlC()
+    start = resumed.position if resumed is not None else None
+    try:
+        with stop if run.world_size == 1 else contextlib.nullcontext():  # torchrun: every rank stops at once
+            for epoch in range(run.at.epoch, run.config.epochs):
+                meter = train_epoch(run, epoch, start, bar, guard, stop)
+                scores = validate(run)
+                improved = record(run, meter, scores)
+                run.at = Position(epoch + 1, 0, get_rng_state(run.device))
+                checkpoints.epoch_end(run, improved)
+                if run.world_size > 1:
+                    barrier(run.device)
+                log.epoch_end(run.history, epoch, run.config.epochs, validated=scores is not None)
+                if on_epoch_end is not None and on_epoch_end(epoch, run.history):
+                    break
+                if stop.requested:
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        raise stopped(run, guard, checkpoints, bar, log, forced=stop.forced) from None
+    finally:
+        bar.close()
+    run.history.wall_time = run.wall_time()
+    return run.history
+
 
 # ----------------------------------------------------------------------------------------
-# 1. Errors
+# What fit works with: the Run, and the epoch's running sums
 # ----------------------------------------------------------------------------------------
 
 
-class TrainingDiverged(FloatingPointError):
-    """The training loss became NaN or infinite.
+@dataclass(eq=False)
+class Run:
+    """Everything one call of :func:`fit` trains with, made by :func:`prepare_run`.
 
-    ``epoch`` and ``step`` are 0-based indices (the message also counts from 1, like the
-    progress bar); ``lr`` is the learning rate of that step.
+    ``config`` holds the settings as used ("auto" resolved for the device, the loader's
+    batch size); ``net`` is the plain network trained in place, ``model`` what runs the
+    steps (``net``, or its DistributedDataParallel and/or compiled wrapper). ``at`` is where
+    the run is and ``meter`` the current epoch's sums: what a Ctrl-C saves.
     """
 
-    def __init__(self, message: str, *, epoch: int = -1, step: int = -1, lr: float = math.nan) -> None:
-        super().__init__(message)
-        self.epoch, self.step, self.lr = epoch, step, lr
+    config: TrainConfig
+    device: torch.device
+    world_size: int
+    is_main: bool
+    net: nn.Module
+    model: nn.Module
+    train: Batches
+    val: Batches | None
+    val_sharded: bool
+    steps_per_epoch: int
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None
+    history: History = field(default_factory=History)
+    at: Position = field(default_factory=Position)
+    meter: EpochMeter | None = None
+    wall_before: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    def lr_at(self, epoch: int, step: int) -> float:
+        """The learning rate of step ``step`` of epoch ``epoch`` (both from 0)."""
+        return self.scheduler.base_lrs[0] * self.scheduler.lr_lambdas[0](epoch * self.steps_per_epoch + step)
+
+    def wall_time(self) -> float:
+        """Seconds of training so far, across resumed runs."""
+        return self.wall_before + time.perf_counter() - self.started
+
+    def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """The batch's cross-entropy loss (label-smoothed if asked) and logits, under autocast."""
+        with autocast(self.device, self.amp_dtype):
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
+        return loss, logits
+
+    def backward_and_step(self, loss: Tensor) -> None:
+        """Gradients (scaled for fp16, clipped if asked), one optimiser step, one schedule step."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+
+
+class EpochMeter:
+    """One epoch's running sums, kept on the device (reading them every step would stall a GPU):
+    loss × images, correct predictions, images, and the earliest step whose loss was not
+    finite; plus the epoch's clock. A resumed epoch starts from the interrupted one's sums."""
+
+    def __init__(self, epoch: int, device: torch.device, partial: dict[str, Any] | None = None) -> None:
+        self.epoch = epoch
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), dtype=torch.long, device=device)
+        self.first_bad = torch.full((), math.inf, device=device)
+        self.count, self.elapsed_before, self.started = 0, 0.0, time.perf_counter()
+        self.totals: tuple[float, int, int] = (0.0, 0, 0)  # loss sum, correct, images over all ranks
+        self.train_time = 0.0
+        if partial:
+            self.loss_sum.fill_(partial["loss_sum"])
+            self.correct.fill_(partial["correct"])
+            self.count, self.elapsed_before = int(partial["count"]), float(partial["elapsed"])
+
+    def start_clock(self) -> None:
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def add(self, loss: Tensor, logits: Tensor, y: Tensor, step: int) -> None:
+        self.loss_sum += loss.detach() * y.shape[0]
+        self.correct += (logits.detach().argmax(1) == y).sum()
+        self.count += y.shape[0]
+        this_bad = torch.where(torch.isfinite(loss.detach()), math.inf, float(step))
+        self.first_bad = torch.minimum(self.first_bad, this_bad)
+
+    def read(self, reduce: bool) -> tuple[float, int, int, float]:
+        """``(loss sum, correct, images, first bad step)`` on the CPU, summed over ranks with ``reduce``."""
+        return read_stats(self.loss_sum, self.correct, self.count, self.first_bad, reduce)
+
+    def partial(self) -> dict[str, Any]:
+        """The sums so far, for a mid-epoch checkpoint."""
+        return {"loss_sum": self.loss_sum.item(), "correct": int(self.correct.item()), "count": self.count,
+                "elapsed": self.elapsed()}
 
 
 # ----------------------------------------------------------------------------------------
-# 9. fit
+# The steps of the algorithm
 # ----------------------------------------------------------------------------------------
 
 
+def train_epoch(
+    run: Run, epoch: int, resumed: Position | None, bar: ProgressBar, guard: NaNGuard, stop: StopOnCtrlC
+) -> EpochMeter:
+    """Train epoch ``epoch``'s steps (SGD on the cross-entropy, §3.4); returns its meter, read and checked."""
+    run.model.train()
+    bar.epoch(epoch, run.config.epochs)
+    if hasattr(run.train, "set_epoch"):
+        run.train.set_epoch(epoch)
+    batches, run.at = epoch_batches(run.train, epoch, run.steps_per_epoch, resumed, run.device)
+    run.meter = meter = EpochMeter(epoch, run.device, run.at.partial)
+    synchronize(run.device)
+    meter.start_clock()
+    for step, (x, y) in enumerate(batches, start=run.at.step):
+        x, y = to_device(x, y, run.device, run.config.channels_last)
+        loss, logits = run.forward(x, y)
+        meter.add(loss, logits, y, step)
+        run.backward_and_step(loss)
+        run.at = run.at.advanced(get_rng_state(run.device))
+        bar.step()
+        if (step + 1) % LOG_EVERY == 0:
+            loss_sum, correct, seen, bad = meter.read(run.world_size > 1)
+            guard.check(epoch, bad)
+            bar.show(loss_sum / seen, correct / seen, seen / max(meter.elapsed(), 1e-9))
+        if stop.requested:
+            raise KeyboardInterrupt
+    synchronize(run.device)
+    meter.train_time = meter.elapsed()
+    loss_sum, correct, seen, bad = meter.read(run.world_size > 1)
+    guard.check(epoch, bad)
+    meter.totals = (loss_sum, correct, seen)
+    bar.show(loss_sum / max(seen, 1), correct / max(seen, 1))
+    return meter
 
 
-def _diverged(epoch: int, step: int, lr: float, checkpoint_dir: Optional[Path]) -> TrainingDiverged:
-    message = (
-        f"training diverged: the loss became NaN or infinite at step {step + 1} of epoch {epoch + 1} "
-        f"(0-based: epoch index {epoch}, step index {step}) with lr {lr:.4g}. "
+def validate(run: Run) -> dict[str, float] | None:
+    """Loss and accuracy on the validation data, in eval mode (BN's running statistics, §4.2)."""
+    if run.val is None:
+        return None
+    return evaluate_model(run.model, run.val, run.device, run.amp_dtype, run.config.channels_last,
+                          run.config.label_smoothing, run.config.tta_flip, reduce=run.val_sharded)
+
+
+def record(run: Run, meter: EpochMeter, scores: dict[str, float] | None) -> bool:
+    """Append the epoch to the history; returns whether the validation accuracy improved."""
+    best = run.history.best_val_acc
+    improved = scores is not None and (best is None or scores["accuracy"] > best)
+    loss_sum, correct, seen = meter.totals
+    run.history.add_epoch(
+        train_loss=loss_sum / max(seen, 1),
+        train_acc=correct / max(seen, 1),
+        lr=run.lr_at(meter.epoch, 0),
+        images_per_sec=seen / max(meter.train_time, 1e-9),
+        epoch_time=meter.elapsed(),
+        val_loss=scores["loss"] if scores else None,
+        val_acc=scores["accuracy"] if scores else None,
     )
-    last = checkpoint_dir / "last.pt" if checkpoint_dir is not None else None
-    if last is not None and last.exists():
-        message += f"The last good checkpoint, {last}, is untouched. "
-    message += (
-        "Try a smaller lr, a warm-up (warmup_epochs=1; the paper warms ResNet-110 up, §4.2), "
-        "grad_clip=..., or amp='bf16' instead of 'fp16'."
+    run.history.wall_time = run.wall_time()
+    return improved
+
+
+def stopped(
+    run: Run, guard: NaNGuard, checkpoints: Checkpointer, bar: ProgressBar, log: EpochLog, *, forced: bool
+) -> BaseException:
+    """After Ctrl-C: the exception to raise, once ``interrupted.pt`` is saved -- never with
+    non-finite weights, nor after a second Ctrl-C (``forced``) that may have stopped a step half-way."""
+    at, meter = run.at, run.meter
+    if meter is not None and meter.first_bad.item() < math.inf:
+        return guard.diverged(meter.epoch, int(meter.first_bad.item()))
+    run.history.truncate(at.epoch)  # an epoch recorded after the last position update
+    run.history.wall_time = run.wall_time()
+    message = f"interrupted at epoch {at.epoch + 1}, step {at.step}"
+    if forced:
+        path = checkpoints.last()
+        message += (": stopped at once, in the middle of a step, so not saved; " + (
+            f"{path} holds the last finished epoch; continue from it with resume=True" if path else "nothing saved"))
+    else:
+        path = checkpoints.interrupted(run, meter.partial() if meter is not None and at.mid_epoch else None)
+        message += f": saved {path}; continue with resume=True" if path else " (no checkpoint_dir: not saved)"
+    bar.close()
+    log.say(message)
+    return TrainingInterrupted(message, checkpoint=path, epoch=at.epoch, step=at.step)
+
+
+def say_resumed(log: EpochLog, resumed: Resumed, run: Run) -> None:
+    """Where the run continues from, and the settings that changed since (epochs, compile, fused)."""
+    at = resumed.position
+    if at.mid_epoch:
+        log.say(f"resumed from {resumed.path}: epoch {at.epoch + 1}, {at.step} of {run.steps_per_epoch} steps done")
+    else:
+        log.say(f"resumed from {resumed.path}: {at.epoch} epochs done")
+    if "epochs" in resumed.changes and run.config.schedule != "constant":
+        log.say(f"note: that run planned {resumed.changes['epochs'][0]} epochs; the lr schedule now spans "
+                f"{run.config.epochs}")
+
+
+# ----------------------------------------------------------------------------------------
+# Preparing the run
+# ----------------------------------------------------------------------------------------
+
+
+def prepare_run(
+    model: nn.Module, train: Batches, val: Batches | None, config: TrainConfig, *,
+    device: torch.device | str | None, checkpoint_dir: Path | None, resume: bool, meta: dict[str, Any] | None,
+) -> tuple[Run, Resumed | None]:
+    """Device and process group, seeds, the network in place, data shards, optimiser and
+    schedule, the checkpoint to resume from, the run's metadata, and the module that trains."""
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir, the folder to resume from")
+    rank, world_size, _ = distributed_info()
+    device = resolve_device(device)
+    if world_size > 1:
+        init_distributed(device)
+    seed_everything(config.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # pick the fastest conv algorithms for these shapes
+    settings = config.resolved(device)
+    net = unwrap(model).to(device)
+    if settings.channels_last:
+        net.to(memory_format=torch.channels_last)
+    train_samples = num_samples(train)  # before sharding: the whole training set
+    train, val, val_sharded = shard(train, val, rank, world_size)
+    steps = batches_per_epoch(train)
+    settings = as_loaded(settings, train)
+    optimizer = make_optimizer(
+        net, settings.optimizer, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay,
+        nesterov=settings.nesterov, decay_bn_and_bias=settings.decay_bn_and_bias, fused=bool(settings.fused),
     )
-    return TrainingDiverged(message, epoch=epoch, step=step, lr=lr)
+    scheduler = make_schedule(settings.schedule, optimizer, settings.epochs * steps,
+                              round(settings.warmup_epochs * steps))
+    amp_dtype = resolve_amp(settings.amp, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    run = Run(settings, device, world_size, rank == 0, net, net, train, val, val_sharded, steps, optimizer,
+              scheduler, scaler, amp_dtype)
+    resumed = None
+    if resume:
+        assert checkpoint_dir is not None
+        wanted = {**(meta or {}), **asdict(settings), "steps_per_epoch": steps, "world_size": world_size,
+                  "train_samples": train_samples}
+        resumed = resume_from(checkpoint_dir, net, optimizer, scheduler, scaler, wanted)
+    remember(run, describe(run, train_samples, meta), resumed)
+    run.model = training_module(net, device, world_size, settings.compile)
+    run.started = time.perf_counter()
+    return run, resumed
 
 
-def _num_samples(loader: Any) -> Optional[int]:
+def describe(run: Run, train_samples: int | None, meta: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's metadata: where it runs, the network, the caller's ``meta``, then the settings as used."""
+    num_classes = getattr(run.net, "num_classes", None)
+    described = run_metadata(run.device)
+    described.update(
+        arch=str(getattr(run.net, "arch", type(run.net).__name__)),
+        num_classes=int(num_classes) if num_classes is not None else None,
+        parameters=count_parameters(run.net),
+        device_type=str(run.device),
+        world_size=run.world_size,
+        train_samples=train_samples,
+        steps_per_epoch=run.steps_per_epoch,
+    )
+    described.update(meta or {})
+    described.update(asdict(run.config))
+    return described
+
+
+def remember(run: Run, described: dict[str, Any], resumed: Resumed | None) -> None:
+    """Start the history (or continue the checkpoint's) with the run's metadata; a resume is noted in it."""
+    if resumed is not None:
+        run.history, run.at, run.wall_before = resumed.history, resumed.position, resumed.history.wall_time
+        run.meter = EpochMeter(run.at.epoch, run.device, run.at.partial if run.at.mid_epoch else None)
+        if run.at.epoch < run.config.epochs:  # something left to train
+            note = {"epoch": run.at.epoch, "step": run.at.step, "changed": resumed.changes}
+            run.history.meta["resumed"] = [*run.history.meta.get("resumed", []), note]
+    described["date"] = run.history.meta.get("date", described["date"])  # when the run first started
+    run.history.meta.update(described)
+
+
+def training_module(net: nn.Module, device: torch.device, world_size: int, compile: bool | str) -> nn.Module:
+    """What runs the steps: DDP averages gradients across ranks, ``torch.compile`` fuses kernels."""
+    module: nn.Module = net
+    if world_size > 1:
+        module = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    mode = resolve_compile(compile, device)
+    if mode is not None:
+        # static shapes: a last, smaller batch gets its own graph instead of making every graph dynamic
+        module = torch.compile(module, mode=mode, dynamic=False)
+    return module
+
+
+# ----------------------------------------------------------------------------------------
+# The data: sizes and shards
+# ----------------------------------------------------------------------------------------
+
+
+def num_samples(loader: Any) -> int | None:
+    """Images in the loader's data set, when it says (``num_samples`` or ``len(loader.dataset)``)."""
     samples = getattr(loader, "num_samples", None)
     if samples is None and hasattr(loader, "dataset"):
         with contextlib.suppress(TypeError):
@@ -108,387 +465,44 @@ def _num_samples(loader: Any) -> Optional[int]:
     return int(samples) if isinstance(samples, int) else None
 
 
-def _batches_per_epoch(loader: Iterable[Any]) -> int:
+def shard(train: Any, val: Any, rank: int, world_size: int) -> tuple[Any, Any, bool]:
+    """Each rank's shard of the data (``loader.shard(rank, world_size)``); ``True`` when ``val`` was sharded."""
+    if world_size == 1:
+        return train, val, False
+    if hasattr(train, "shard"):
+        train = train.shard(rank, world_size)
+    else:
+        warnings.warn("the training loader has no shard(): each rank trains on all of it; use a DistributedSampler")
+    if val is not None and hasattr(val, "shard"):
+        return train, val.shard(rank, world_size), True
+    return train, val, False
+
+
+def batches_per_epoch(loader: Iterable[Any]) -> int:
     """``len(loader)``; for a re-iterable loader without one, count a pass (with a warning)."""
     try:
-        return len(loader)  # type: ignore[arg-type]
+        steps = len(loader)  # type: ignore[arg-type]
     except TypeError:
-        pass
-    if iter(loader) is loader:
-        raise TypeError(
-            "fit needs a loader it can iterate once per epoch (a DataLoader, a TensorLoader, a list of "
-            "batches), not a one-shot iterator or generator"
-        )
-    warnings.warn("the training loader has no len(): counting its batches with one pass to lay out the lr schedule")
-    return sum(1 for _ in loader)
-
-
-def _run_meta(
-    net: nn.Module, train: Any, samples: Optional[int], device: torch.device, world_size: int, **config: Any
-) -> dict[str, Any]:
-    """Where and how a run trained, for the History (and the book's result tables)."""
-    num_classes = getattr(net, "num_classes", None)
-    batch_size = getattr(train, "batch_size", None)
-    return run_metadata(
-        device,
-        arch=str(getattr(net, "arch", type(net).__name__)),
-        num_classes=int(num_classes) if num_classes is not None else None,
-        parameters=count_parameters(net),
-        device_type=str(device),
-        world_size=world_size,
-        batch_size=int(batch_size) if isinstance(batch_size, int) else None,
-        train_samples=samples,
-        **config,
-    )
-
-
-def fit(
-    model: nn.Module,
-    train: Iterable[tuple[Tensor, Tensor]],
-    val: Optional[Iterable[tuple[Tensor, Tensor]]] = None,
-    *,
-    epochs: int,
-    optimizer: str = "sgd",
-    lr: float = 0.1,
-    momentum: float = 0.9,
-    weight_decay: float = 1e-4,
-    nesterov: bool = False,
-    decay_bn_and_bias: bool = True,
-    schedule: str = "paper",
-    warmup_epochs: float = 0.0,
-    label_smoothing: float = 0.0,
-    amp: Union[str, bool, None] = None,
-    channels_last: Optional[bool] = None,
-    compile: Union[bool, str, None] = False,
-    fused: Optional[bool] = False,
-    tta_flip: bool = False,
-    checkpoint_dir: Optional[PathLike] = None,
-    resume: bool = False,
-    seed: int = 0,
-    progress: bool = True,
-    device: Union[str, torch.device, None] = None,
-    grad_clip: Optional[float] = None,
-    on_epoch_end: Optional[Callable[[int, History], Optional[bool]]] = None,
-    meta: Optional[dict[str, Any]] = None,
-) -> History:
-    """Train ``model`` on ``train`` for ``epochs`` epochs and return its :class:`History`.
-
-    The defaults are the paper's CIFAR-10 recipe (§4.2; §3.4 for ImageNet): SGD, momentum
-    0.9, weight decay 1e-4 on every parameter, lr 0.1 divided by 10 at 50% and 75% of the
-    steps (``schedule="paper"``), cross-entropy loss. Give the loader a batch size of 128 to
-    match it (the paper's 64k iterations are about 164 epochs of 50k images).
-
-    * ``train``/``val``: a :class:`~resnet_course.data.TensorLoader`, a ``DataLoader`` or any
-      iterable of ``(images, labels)`` batches with a ``len``. Batches are moved to the
-      device if they are not there; ``set_epoch(epoch)`` is called when the loader has it.
-    * ``optimizer``: ``"sgd"`` or ``"adamw"``; ``decay_bn_and_bias=False`` exempts BN
-      parameters and biases from weight decay (see :func:`make_optimizer`).
-    * ``schedule``: ``"paper"``, ``"cosine"``, ``"onecycle"`` or ``"constant"``, stepped
-      every batch; ``warmup_epochs`` (may be fractional) ramps the lr up linearly first.
-    * ``amp``: ``None`` = bfloat16 autocast on a GPU that supports it, float32 on CPU;
-      ``"bf16"``, ``"fp16"`` (with a ``GradScaler``) or ``False``. ``channels_last``:
-      ``None`` = on for CUDA. ``compile``: wrap the model in ``torch.compile`` --
-      ``True``, a mode from :data:`COMPILE_MODES` (``"reduce-overhead"`` adds CUDA graphs),
-      or ``None`` = on for CUDA. ``fused``: the fused optimizer kernel (``None`` = wherever
-      PyTorch has one). ``tta_flip``: validate on each image and its mirror image (see
-      :func:`evaluate`). These change speed (``amp`` and ``channels_last`` also the
-      rounding; ``tta_flip`` what validation measures), not the training recipe;
-      :mod:`resnet_course.recipes` names sets of all the settings.
-    * ``checkpoint_dir``: after every epoch write ``last.pt``, and ``best.pt`` when the
-      validation accuracy improves, atomically. Ctrl-C finishes the current step, writes
-      ``interrupted.pt`` and re-raises ``KeyboardInterrupt``.
-    * ``resume=True``: continue from the furthest-on of ``last.pt`` and ``interrupted.pt``
-      (mid-epoch if need be, skipping the batches already done). On the CPU the result is
-      bit-identical to an uninterrupted run as long as the schedule is the same, i.e. the
-      same ``epochs`` (or ``schedule="constant"``) and the same loader. Without a
-      checkpoint it warns and starts from scratch.
-    * ``seed`` seeds torch, ``random`` and numpy at the start (create the model after
-      ``torch.manual_seed`` yourself to make its initialisation repeatable too).
-    * A NaN or infinite loss raises :class:`TrainingDiverged` (naming the epoch, step and
-      lr) before any checkpoint is written with it; the loss is checked on the GPU every
-      step and read every :data:`LOG_EVERY` steps, so the weights in memory may be
-      non-finite by then, but ``last.pt`` is the previous epoch's.
-    * ``meta``: fields of the caller's (data variant, subset sizes, …) merged into
-      ``history.meta`` and so saved in every checkpoint.
-    * ``on_epoch_end(epoch, history)`` runs after each epoch (after the checkpoint); return
-      ``True`` to stop early. It runs on every rank.
-    * Launched by ``torchrun`` with ``WORLD_SIZE > 1``, each process joins the process group
-      (NCCL on ``cuda:LOCAL_RANK``, gloo on CPU), trains a DistributedDataParallel copy on
-      ``train.shard(rank, world_size)``, and reports metrics summed over all ranks; only
-      rank 0 writes checkpoints and progress. The global batch is ``world_size`` times the
-      loader's, with the same ``lr``.
-
-    The model is moved to the device (and to channels-last) in place and holds the trained
-    weights afterwards. On CUDA this also sets ``torch.backends.cudnn.benchmark = True``.
-    """
-    # -- check the arguments before doing any work
-    check_choice("schedule", schedule, SCHEDULES)
-    check_choice("optimizer", optimizer, OPTIMIZERS)
-    if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs checkpoint_dir, the folder to resume from")
-
-    # -- where to run: one process, or one of several launched by torchrun
-    rank, world_size, local_rank = distributed_info()
-    device = training_device(device, world_size, local_rank)
-    if world_size > 1:
-        init_distributed(device)
-    is_main = rank == 0
-    show = progress and is_main
-
-    def say(message: str) -> None:
-        if show:
-            tqdm.write(message)
-
-    # -- reproducibility and speed
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # pick the fastest conv algorithms for these shapes
-    amp_dtype = resolve_amp(amp, device)
-    if channels_last is None:
-        channels_last = device.type == "cuda"
-    compile_mode = resolve_compile(compile, device)
-    fused = resolve_fused(fused, device)
-
-    # -- the model, in place on the device
-    net = unwrap(model)
-    net.to(device)
-    if channels_last:
-        net.to(memory_format=torch.channels_last)
-
-    # -- the data: each rank its own shard
-    val_sharded = False
-    train_samples = _num_samples(train)  # before sharding: the whole training set
-    if world_size > 1:
-        if hasattr(train, "shard"):
-            train = train.shard(rank, world_size)
-        else:
-            warnings.warn("the training loader has no shard(): each rank trains on all of it; use a DistributedSampler")
-        if val is not None and hasattr(val, "shard"):
-            val, val_sharded = val.shard(rank, world_size), True
-    steps_per_epoch = _batches_per_epoch(train)
-    if steps_per_epoch == 0:
+        if iter(loader) is loader:
+            raise TypeError(
+                "fit needs a loader it can iterate once per epoch (a DataLoader, a TensorLoader, a list of "
+                "batches), not a one-shot iterator or generator"
+            ) from None
+        warnings.warn("the training loader has no len(): counting its batches with one pass to lay out the lr "
+                      "schedule")
+        steps = sum(1 for _ in loader)
+    if steps == 0:
         raise ValueError("the training loader yields no batches")
+    return steps
 
-    # -- optimiser, lr schedule (a multiplier per step), loss scaler for fp16
-    opt = make_optimizer(
-        net, optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov,
-        decay_bn_and_bias=decay_bn_and_bias, fused=fused,
-    )
-    sched = make_schedule(schedule, opt, epochs * steps_per_epoch, round(warmup_epochs * steps_per_epoch))
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
-    def lr_at(epoch: int, step: int) -> float:
-        return sched.base_lrs[0] * sched.lr_lambdas[0](epoch * steps_per_epoch + step)
-
-    # -- resume: weights, optimiser, schedule, history, position, random state
-    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    history = History()
-    start_epoch, start_step, partial = 0, 0, None
-    rng_resume: Optional[dict[str, Any]] = None
-    rng_epoch_start: Any = None
-    if resume:
-        assert checkpoint_dir is not None
-        checkpoint, path = latest_checkpoint(checkpoint_dir)
-        if checkpoint is None:
-            warnings.warn(f"resume=True but {checkpoint_dir} holds no last.pt or interrupted.pt: starting from scratch")
-        else:
-            check_compatible(checkpoint, net, path)
-            net.load_state_dict(checkpoint["model"])
-            opt.load_state_dict(checkpoint["optimizer"])
-            sched.load_state_dict(checkpoint["scheduler"])
-            if scaler.is_enabled() and checkpoint.get("scaler"):
-                scaler.load_state_dict(checkpoint["scaler"])
-            history = History.from_dict(checkpoint["history"] or {})
-            start_epoch, start_step = int(checkpoint["epoch"]), int(checkpoint["step"])
-            partial, rng_resume = checkpoint.get("partial"), checkpoint["rng"]
-            rng_epoch_start = checkpoint.get("rng_epoch_start")
-            if start_step:
-                say(f"resumed from {path}: epoch {start_epoch + 1}, {start_step} of {steps_per_epoch} steps done")
-            else:
-                say(f"resumed from {path}: {start_epoch} epochs done")
-            if checkpoint.get("epochs") not in (None, epochs) and schedule != "constant":
-                say(f"note: that run planned {checkpoint['epochs']} epochs; the lr schedule now spans {epochs}")
-    run_meta = _run_meta(
-        net, train, train_samples, device, world_size,
-        optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov,
-        decay_bn_and_bias=decay_bn_and_bias, schedule=schedule, warmup_epochs=warmup_epochs,
-        label_smoothing=label_smoothing, amp=str(amp_dtype).replace("torch.", "") if amp_dtype else "off",
-        channels_last=bool(channels_last), compile=compile_mode or False, fused=fused, tta_flip=tta_flip,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch, seed=seed, grad_clip=grad_clip,
-    )
-    run_meta.update(meta or {})  # the caller's own fields (data variant, …) travel in every checkpoint
-    run_meta["date"] = history.meta.get("date", run_meta["date"])  # when the run first started
-    history.meta.update(run_meta)
-
-    # -- the module that trains: DDP averages gradients across ranks, compile fuses kernels
-    train_model: nn.Module = net
-    if world_size > 1:
-        train_model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    if compile_mode is not None:
-        # static shapes: a last, smaller batch gets its own graph instead of making every graph dynamic
-        train_model = torch.compile(train_model, mode=compile_mode, dynamic=False)
-
-    def save(name: str, epoch: int, step: int, rng: dict[str, Any], rng_start: Any = None, partial: Any = None) -> Path:
-        assert checkpoint_dir is not None
-        return save_checkpoint(
-            checkpoint_dir / name, net, opt, sched, scaler, epoch=epoch, step=step, history=history, rng=rng,
-            rng_epoch_start=rng_for_saving(rng_start), partial=partial, epochs=epochs,
-            steps_per_epoch=steps_per_epoch,
-        )
-
-    # -- state for an interruption: where we are (epoch, steps done, random state there)
-    if rng_resume is not None and start_step == 0:
-        set_rng_state(rng_resume, device)
-    at: tuple[int, int, Any] = (start_epoch, start_step, rng_resume)
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    first_bad = torch.full((), math.inf, device=device)  # earliest step with a non-finite loss
-    count, elapsed_before, t_epoch = 0, 0.0, time.perf_counter()
-    wall_before, t_fit = history.wall_time, time.perf_counter()
-    if start_epoch >= epochs:
-        say(f"nothing to do: the checkpoint has trained {start_epoch} epochs already (epochs={epochs})")
-        return history
-    bar = tqdm(
-        total=epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch + start_step,
-        disable=not show, unit="step", dynamic_ncols=True,
-    )
-    stop = StopOnCtrlC()  # under torchrun every rank gets the signal at a different step: stop at once
-    epoch = start_epoch
-    try:
-        with stop if world_size == 1 else contextlib.nullcontext():
-            for epoch in range(start_epoch, epochs):
-                train_model.train()
-                bar.set_description(f"epoch {epoch + 1}/{epochs}")
-                if hasattr(train, "set_epoch"):
-                    train.set_epoch(epoch)
-                mid_epoch = epoch == start_epoch and start_step > 0
-                if mid_epoch:  # replay the epoch's start: same random state, same batches
-                    set_rng_state(rng_epoch_start, device)
-                rng_epoch_start = get_rng_state(device)
-                done = start_step if mid_epoch else 0
-                loss_sum = torch.zeros((), device=device)
-                correct = torch.zeros((), dtype=torch.long, device=device)
-                first_bad = torch.full((), math.inf, device=device)
-                count, elapsed_before = 0, 0.0
-                if mid_epoch and partial:  # the interrupted run's sums so far this epoch
-                    loss_sum.fill_(partial["loss_sum"])
-                    correct.fill_(partial["correct"])
-                    count, elapsed_before = int(partial["count"]), float(partial["elapsed"])
-                if done < steps_per_epoch:
-                    batches = iter(train)
-                    for _ in range(done):  # skip the batches done before the interruption
-                        next(batches)
-                else:
-                    batches = iter(())
-                if mid_epoch:
-                    set_rng_state(rng_resume, device)  # type: ignore[arg-type]
-                at = (epoch, done, rng_resume if mid_epoch else rng_epoch_start)
-                synchronize(device)
-                t_epoch = time.perf_counter()
-
-                for step, (x, y) in enumerate(batches, start=done):
-                    x, y = to_device(x, y, device, channels_last)
-                    with autocast(device, amp_dtype):
-                        logits = train_model(x)
-                        loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
-                    # running sums stay on the GPU: reading them every step would stall it
-                    loss_sum += loss.detach() * y.shape[0]
-                    correct += (logits.detach().argmax(1) == y).sum()
-                    count += y.shape[0]
-                    this_bad = torch.where(torch.isfinite(loss.detach()), math.inf, float(step))
-                    first_bad = torch.minimum(first_bad, this_bad)
-                    opt.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    if grad_clip is not None:
-                        scaler.unscale_(opt)
-                        nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
-                    scaler.step(opt)
-                    scaler.update()
-                    sched.step()
-                    at = (epoch, step + 1, get_rng_state(device))
-                    bar.update(1)
-                    if (step + 1) % LOG_EVERY == 0:
-                        seen_loss, seen_correct, seen, bad = read_stats(
-                            loss_sum, correct, count, first_bad, world_size > 1
-                        )
-                        if bad < math.inf:
-                            raise _diverged(epoch, int(bad), lr_at(epoch, int(bad)), checkpoint_dir)
-                        rate = seen / max(elapsed_before + time.perf_counter() - t_epoch, 1e-9)
-                        bar.set_postfix(
-                            loss=f"{seen_loss / seen:.3f}", acc=f"{seen_correct / seen:.1%}", img_s=f"{rate:.0f}"
-                        )
-                    if stop.requested:
-                        raise KeyboardInterrupt
-
-                # -- end of epoch: global metrics, validation, history, checkpoints
-                synchronize(device)
-                train_time = elapsed_before + time.perf_counter() - t_epoch
-                seen_loss, seen_correct, seen, bad = read_stats(loss_sum, correct, count, first_bad, world_size > 1)
-                if bad < math.inf:
-                    raise _diverged(epoch, int(bad), lr_at(epoch, int(bad)), checkpoint_dir)
-                bar.set_postfix(loss=f"{seen_loss / max(seen, 1):.3f}", acc=f"{seen_correct / max(seen, 1):.1%}")
-                scores = None
-                if val is not None:
-                    scores = evaluate_model(
-                        train_model, val, device, amp_dtype, channels_last, label_smoothing, tta_flip,
-                        reduce=val_sharded,
-                    )
-                best = history.best_val_acc
-                improved = scores is not None and (best is None or scores["accuracy"] > best)
-                history.add_epoch(
-                    train_loss=seen_loss / max(seen, 1),
-                    train_acc=seen_correct / max(seen, 1),
-                    lr=lr_at(epoch, 0),
-                    images_per_sec=seen / max(train_time, 1e-9),
-                    epoch_time=elapsed_before + time.perf_counter() - t_epoch,
-                    val_loss=scores["loss"] if scores else None,
-                    val_acc=scores["accuracy"] if scores else None,
-                )
-                history.wall_time = wall_before + time.perf_counter() - t_fit
-                at = (epoch + 1, 0, get_rng_state(device))
-                if is_main and checkpoint_dir is not None:
-                    last = save("last.pt", epoch + 1, 0, at[2])
-                    if improved:
-                        atomic_copy(last, checkpoint_dir / "best.pt")
-                    (checkpoint_dir / "interrupted.pt").unlink(missing_ok=True)  # superseded
-                if world_size > 1:
-                    barrier(device)
-                line = (
-                    f"epoch {epoch + 1}/{epochs}: train loss {history.train_loss[-1]:.4f} "
-                    f"acc {history.train_acc[-1]:.2%}"
-                )
-                if scores:
-                    line += f" | val loss {scores['loss']:.4f} acc {scores['accuracy']:.2%}"
-                line += f" | lr {history.lr[-1]:.4g} | {history.images_per_sec[-1]:.0f} img/s"
-                line += f" | {history.epoch_time[-1]:.1f} s"
-                say(line)
-                if on_epoch_end is not None and on_epoch_end(epoch, history):
-                    break
-                if stop.requested:
-                    raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        at_epoch, at_step, at_rng = at
-        bad = first_bad.item()
-        if bad < math.inf:  # never save non-finite weights
-            raise _diverged(epoch, int(bad), lr_at(epoch, int(bad)), checkpoint_dir) from None
-        history.truncate(at_epoch)  # an epoch recorded after the last position update
-        history.wall_time = wall_before + time.perf_counter() - t_fit
-        if is_main and checkpoint_dir is not None:
-            partial_stats = None
-            if at_step > 0:
-                partial_stats = {
-                    "loss_sum": loss_sum.item(), "correct": int(correct.item()), "count": count,
-                    "elapsed": elapsed_before + time.perf_counter() - t_epoch,
-                }
-            rng_start = rng_epoch_start if at_step > 0 else None
-            path = save("interrupted.pt", at_epoch, at_step, at_rng, rng_start, partial_stats)
-            bar.close()
-            say(f"interrupted at epoch {at_epoch + 1}, step {at_step}: saved {path}; continue with resume=True")
-        raise
-    finally:
-        bar.close()
-    history.wall_time = wall_before + time.perf_counter() - t_fit
-    return history
+def as_loaded(settings: TrainConfig, loader: Any) -> TrainConfig:
+    """``settings`` with the loader's own ``batch_size`` and ``drop_last`` when it has them:
+    the loader, not the config, decides what a step sees."""
+    batch_size, drop_last = getattr(loader, "batch_size", None), getattr(loader, "drop_last", None)
+    changes: dict[str, Any] = {}
+    if isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1:
+        changes["batch_size"] = batch_size
+    if isinstance(drop_last, bool):
+        changes["drop_last"] = drop_last
+    return settings.replace(**changes) if changes else settings

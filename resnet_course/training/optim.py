@@ -13,7 +13,7 @@ __all__ = ["check_choice", "make_optimizer", "make_schedule", "OPTIMIZERS", "sch
 
 
 # ----------------------------------------------------------------------------------------
-# 3. Learning-rate schedules: a multiplier of the base lr for every optimizer step
+# Learning-rate schedules: a multiplier of the base lr for every optimizer step
 # ----------------------------------------------------------------------------------------
 
 SCHEDULES = ("paper", "cosine", "onecycle", "constant")
@@ -75,7 +75,7 @@ def make_schedule(
 
 
 # ----------------------------------------------------------------------------------------
-# 4. Optimisers
+# Optimisers
 # ----------------------------------------------------------------------------------------
 
 OPTIMIZERS = ("sgd", "adamw")

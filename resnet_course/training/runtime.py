@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Optional, Union
+import random
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
@@ -16,13 +17,8 @@ from torch.nn.parallel import DistributedDataParallel
 __all__ = [
     "autocast", "barrier", "COMPILE_MODES", "distributed_info", "init_distributed", "is_channels_last",
     "model_device", "precision_name", "read_stats", "resolve_amp", "resolve_compile", "resolve_device",
-    "resolve_fused", "synchronize", "to_device", "training_device", "unwrap"
+    "resolve_fused", "seed_everything", "synchronize", "to_device", "unwrap"
 ]
-
-
-# ----------------------------------------------------------------------------------------
-# 5. Devices, precision, several processes
-# ----------------------------------------------------------------------------------------
 
 
 def distributed_info() -> tuple[int, int, int]:
@@ -35,17 +31,34 @@ def distributed_info() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), local_rank
 
 
-def training_device(device: Union[str, torch.device, None], world_size: int, local_rank: int) -> torch.device:
-    """The device to train on: as asked, else ``cuda:LOCAL_RANK`` (or the current GPU), else CPU."""
-    if device is not None:
+def resolve_device(device: torch.device | str | None = None) -> torch.device:
+    """The one device resolver of the package: the device to run on, checked.
+
+    ``device`` as named (``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device``), else the GPU
+    when there is one, else the CPU. A bare ``"cuda"`` becomes this process's GPU:
+    ``cuda:LOCAL_RANK`` under ``torchrun``, else the current one. A name PyTorch does not
+    know, or CUDA on a machine without a GPU, raises ``ValueError`` saying what to use.
+    """
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
         device = torch.device(device)
-    elif torch.cuda.is_available():
-        device = torch.device("cuda")
-    else:
-        device = torch.device("cpu")
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local_rank if world_size > 1 else torch.cuda.current_device())
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from error
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r}: this machine has no CUDA GPU; use cpu")
+        if device.index is None:
+            _, world_size, local_rank = distributed_info()
+            device = torch.device("cuda", local_rank if world_size > 1 else torch.cuda.current_device())
     return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every global generator a run draws from: torch (CPU and GPUs), ``random`` and numpy."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
 
 
 def init_distributed(device: torch.device) -> None:
@@ -74,7 +87,7 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def resolve_amp(amp: Union[str, bool, None], device: torch.device) -> Optional[torch.dtype]:
+def resolve_amp(amp: str | bool | None, device: torch.device) -> torch.dtype | None:
     """The autocast dtype, or ``None`` for full float32.
 
     ``None`` (auto): bfloat16 on a GPU that supports it, float32 elsewhere. ``"bf16"`` and
@@ -97,7 +110,7 @@ def resolve_amp(amp: Union[str, bool, None], device: torch.device) -> Optional[t
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
-def resolve_compile(compile: Union[bool, str, None], device: torch.device) -> Optional[str]:
+def resolve_compile(compile: bool | str | None, device: torch.device) -> str | None:
     """The ``torch.compile`` mode to train with, or ``None`` for eager execution.
 
     ``False``: eager. ``True``: ``"default"`` (Inductor's fused kernels). ``None`` (auto):
@@ -119,7 +132,7 @@ def resolve_compile(compile: Union[bool, str, None], device: torch.device) -> Op
     )
 
 
-def resolve_fused(fused: Optional[bool], device: torch.device) -> bool:
+def resolve_fused(fused: bool | None, device: torch.device) -> bool:
     """Whether to use the fused optimizer: as asked, or (``None``, auto) where PyTorch has one for ``device``."""
     if fused is not None:
         return bool(fused)
@@ -131,7 +144,7 @@ def resolve_fused(fused: Optional[bool], device: torch.device) -> bool:
         return device.type == "cuda"
 
 
-def autocast(device: torch.device, dtype: Optional[torch.dtype]) -> contextlib.AbstractContextManager:
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
@@ -172,11 +185,6 @@ def to_device(x: Tensor, y: Tensor, device: torch.device, channels_last: bool) -
     if channels_last and x.ndim == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x, y
-
-
-def resolve_device(device: torch.device | str | None = None) -> torch.device:
-    """``device``, or the first CUDA GPU when there is one, else the CPU."""
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def precision_name(amp: str | bool | None, device: torch.device | str) -> str:

@@ -11,9 +11,9 @@ exactly the BN parameters and biases. Also the recipe registry, ``resnet-course 
 from __future__ import annotations
 
 import copy
-import inspect
 import json
 import math
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -21,16 +21,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from resnet_course.experiments.speed import ThroughputReport, ThroughputRow, format_table, format_time_to_accuracy, time_to_accuracy, training_flops_per_image
 from resnet_course.budget import FULL, QUICK
-from resnet_course.cli import _settings, build_parser, main
+from resnet_course.cli import build_parser, main, train_config
+from resnet_course.experiments.speed import (
+    ThroughputReport,
+    ThroughputRow,
+    format_table,
+    format_time_to_accuracy,
+    time_to_accuracy,
+    training_flops_per_image,
+)
 from resnet_course.nn.registry import create_model
-from resnet_course.training.recipes import RECIPES, Recipe, get_recipe, list_recipes
+from resnet_course.training.checkpoint import load_checkpoint
+from resnet_course.training.config import TrainConfig
 from resnet_course.training.evaluation import evaluate, predict
 from resnet_course.training.loop import fit
-from resnet_course.training.checkpoint import load_checkpoint
 from resnet_course.training.optim import make_optimizer, schedule_multiplier
-
+from resnet_course.training.recipes import RECIPES, Recipe, get_recipe, list_recipes
 
 # Tiny tensors: every test here runs on one CPU thread (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -209,7 +216,7 @@ def test_no_decay_group_holds_exactly_bn_parameters_and_biases(name: str) -> Non
 
 def test_fit_with_the_fast_recipe_uses_the_no_decay_groups(tmp_path: Path) -> None:
     model = BiasNet(10)
-    fit(model, [batch(n=8, size=8)], **get_recipe("fast").fit_kwargs(epochs=1), checkpoint_dir=tmp_path,
+    fit(model, [batch(n=8, size=8)], config=get_recipe("fast").replace(epochs=1), checkpoint_dir=tmp_path,
         progress=False, device="cpu")
     groups = load_checkpoint(tmp_path / "last.pt")["optimizer"]["param_groups"]
     assert [g["weight_decay"] for g in groups] == [5e-4, 0.0]
@@ -233,10 +240,7 @@ def test_paper_recipe_is_the_paper_and_fits_defaults() -> None:
     f = schedule_multiplier(paper.schedule, steps)
     drops = [s for s in range(1, steps) if f(s) < f(s - 1)]
     assert len(drops) == 2 and abs(drops[0] - 32_000) < 100 and abs(drops[1] - 48_000) < 100
-    defaults = {k: p.default for k, p in inspect.signature(fit).parameters.items()}
-    for key, value in paper.fit_kwargs().items():
-        if key != "epochs":
-            assert defaults[key] == value, key  # fit's defaults ARE the paper's recipe
+    assert paper == TrainConfig(epochs=182)  # TrainConfig's defaults ARE the paper's recipe
 
 
 def test_fast_recipe_settings_and_overrides() -> None:
@@ -244,13 +248,15 @@ def test_fast_recipe_settings_and_overrides() -> None:
     kwargs = fast.fit_kwargs()
     assert kwargs["nesterov"] and kwargs["label_smoothing"] > 0 and not kwargs["decay_bn_and_bias"]
     assert kwargs["schedule"] in ("onecycle", "cosine") and kwargs["tta_flip"] and fast.batch_size >= 512
-    assert set(kwargs) <= set(inspect.signature(fit).parameters)  # every key is a fit argument
+    settings = {f.name for f in fields(TrainConfig)}  # every key is a setting fit takes as a keyword
+    assert set(kwargs) == settings - {"batch_size", "drop_last", "seed"}  # the loader's and the seed: passed apart
     assert fast.fit_kwargs(epochs=3, compile=False)["epochs"] == 3
-    with pytest.raises(TypeError, match="batch_size"):
-        fast.fit_kwargs(batch_size=64)  # a loader setting, not fit's
+    assert fast.fit_kwargs(batch_size=64)["batch_size"] == 64  # overridden: included
+    with pytest.raises(TypeError, match="batch_sise"):
+        fast.fit_kwargs(batch_sise=64)  # a misspelt name is refused, not ignored
     assert fast.with_changes(label_smoothing=0.0).label_smoothing == 0.0 and fast.label_smoothing > 0
     assert set(list_recipes()) == set(RECIPES) == {"paper", "fast", "zoo"}
-    assert all(isinstance(r, Recipe) for r in RECIPES.values())
+    assert all(isinstance(r, TrainConfig) for r in RECIPES.values()) and Recipe is TrainConfig
 
 
 def test_unknown_recipe_names_the_valid_ones_and_the_closest() -> None:
@@ -266,24 +272,23 @@ def test_unknown_recipe_names_the_valid_ones_and_the_closest() -> None:
 # ----------------------------------------------------------------------------------------
 
 
-def settings_of(*argv: str, budget=QUICK):
-    return _settings(build_parser().parse_args(["train", "--out", "unused", *argv]), budget)
+def settings_of(*argv: str, budget=QUICK) -> TrainConfig:
+    return train_config(build_parser().parse_args(["train", "--out", "unused", *argv]), budget)
 
 
 def test_cli_settings_precedence() -> None:
-    recipe, plain = settings_of()
-    assert recipe is None  # without --recipe: what train always did
-    assert plain == {"epochs": QUICK.epochs, "schedule": QUICK.schedule, "warmup_epochs": QUICK.warmup_epochs,
-                     "batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": False,
-                     "label_smoothing": 0.0}
-    assert settings_of(budget=FULL)[1]["epochs"] == FULL.epochs
-    recipe, fast = settings_of("--recipe", "fast", budget=FULL)
-    assert recipe.name == "fast" and fast["epochs"] == recipe.epochs and fast["batch_size"] == recipe.batch_size
-    assert fast["nesterov"] and fast["schedule"] == "onecycle" and fast["tta_flip"] and fast["drop_last"]
-    assert settings_of("--recipe", "fast")[1]["epochs"] == QUICK.epochs  # quick mode still shrinks it
-    _, overridden = settings_of("--recipe", "fast", "--lr", "0.2", "--no-nesterov", "--batch-size", "256")
-    assert (overridden["lr"], overridden["nesterov"], overridden["batch_size"]) == (0.2, False, 256)
-    assert settings_of("--recipe", "paper", budget=FULL)[1]["epochs"] == 182
+    plain = settings_of()  # without --recipe: what train always did
+    assert plain == TrainConfig(epochs=QUICK.epochs, schedule=QUICK.schedule, warmup_epochs=QUICK.warmup_epochs)
+    assert (plain.batch_size, plain.lr, plain.momentum, plain.weight_decay, plain.nesterov) == (128, 0.1, 0.9, 1e-4,
+                                                                                                False)
+    assert settings_of(budget=FULL).epochs == FULL.epochs
+    fast = settings_of("--recipe", "fast", budget=FULL)
+    assert fast == get_recipe("fast")  # every setting from the recipe, none from the budget
+    assert settings_of("--recipe", "fast").epochs == QUICK.epochs  # quick mode still shrinks it
+    overridden = settings_of("--recipe", "fast", "--lr", "0.2", "--no-nesterov", "--batch-size", "256", "--seed", "3")
+    assert overridden == get_recipe("fast").replace(epochs=QUICK.epochs, lr=0.2, nesterov=False, batch_size=256,
+                                                    seed=3)
+    assert settings_of("--recipe", "paper", budget=FULL).epochs == 182
 
 
 def test_cli_unknown_recipe_is_one_line_and_writes_nothing(tmp_path: Path, capsys) -> None:

@@ -1,4 +1,4 @@
-"""Tests of resnet_course.train: schedules, fit, checkpoints, resume, divergence, DDP.
+"""Tests of resnet_course.training: schedules, fit, checkpoints, resume, divergence, DDP.
 
 Everything runs on the CPU with a few-thousand-parameter network on synthetic 8x8 images,
 so the whole file takes well under a minute on two cores.
@@ -22,12 +22,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from resnet_course import training as T
+from resnet_course.training.callbacks import TrainingDiverged
 from resnet_course.training.checkpoint import CheckpointError, CheckpointMismatchError, load_checkpoint, save_checkpoint
-from resnet_course.training.history import History
-from resnet_course.training.loop import TrainingDiverged, fit
 from resnet_course.training.evaluation import confusion_matrix, evaluate, predict
-from resnet_course.training.runtime import distributed_info
+from resnet_course.training.history import History
+from resnet_course.training.loop import fit
 from resnet_course.training.optim import make_optimizer, make_schedule, schedule_multiplier
+from resnet_course.training.runtime import distributed_info
 
 REPO = Path(__file__).resolve().parents[2]
 
