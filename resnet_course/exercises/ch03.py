@@ -43,6 +43,7 @@ from resnet_course.exercises.checking import (
     transplant_weights,
 )
 from resnet_course.nn.blocks import BasicBlock, Bottleneck, PreActBasicBlock
+from resnet_course.nn.inspection import find_blocks
 from resnet_course.nn.registry import create_model
 from resnet_course.nn.summary import count_parameters
 
@@ -74,7 +75,8 @@ def _check_expansion(spec: _BlockSpec, block_cls: type) -> None:
     """The class attribute ``expansion`` the network builder reads (1 for basic blocks, 4 for bottlenecks)."""
     expansion = getattr(block_cls, "expansion", None)
     if expansion is None:
-        fail(spec.check, f"{display_name(block_cls)} has no class attribute `expansion`: add `expansion = {spec.expansion}` "
+        fail(spec.check, f"{display_name(block_cls)} has no class attribute `expansion`: "
+                          f"add `expansion = {spec.expansion}` "
                           "(the network builder reads it to know that a block with `planes` planes outputs "
                           f"planes × {spec.expansion} channels)")
     if expansion != spec.expansion:
@@ -97,7 +99,8 @@ def _check_shape(spec: _BlockSpec, block: nn.Module, call: str, x: Tensor, out: 
         hints.append(spec.stride_hint if stride > 1 else
                      "a block with stride 1 keeps height and width: 3×3 convolutions need padding=1")
     hint = f" Hint: {'; '.join(hints)}." if hints else ""
-    fail(spec.check, f"{call} maps a {format_shape(x)} input to {format_shape(out)}; expected {format_shape(expected)}.{hint}")
+    fail(spec.check, f"{call} maps a {format_shape(x)} input to {format_shape(out)}; "
+                      f"expected {format_shape(expected)}.{hint}")
 
 
 def _check_parameters(spec: _BlockSpec, block: nn.Module, reference: nn.Module, call: str,
@@ -319,23 +322,19 @@ def check_preact_block(block_cls: type) -> None:
     return _check_block(_PREACT, block_cls)
 
 
-def _residual_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The post-activation blocks of ``model`` that have a shortcut (what zero-initialisation is about)."""
-    return [(name, m) for name, m in model.named_modules()
-            if isinstance(m, (BasicBlock, Bottleneck)) and getattr(m, "has_shortcut", False)]
-
-
 def _zero_init_subject(options: dict[str, Any]) -> tuple[nn.Module, dict[str, str]]:
     """A ResNet-20 with non-trivial BatchNorms, and the name of each block's last BatchNorm.
 
-    Every β of a last BatchNorm is 0, as in a freshly built network, so zeroing γ suffices.
+    The blocks are its residual blocks (:func:`~resnet_course.nn.inspection.find_blocks` with
+    ``residual_only=True``): basic blocks or bottlenecks, all with a shortcut. Every β of a
+    last BatchNorm is 0, as in a freshly built network, so zeroing γ suffices.
     """
     with seeded(0):
         model = create_model("resnet20", **options)
     randomise_batchnorm(model, seed=1)
     last_bn = {}
     with torch.no_grad():
-        for name, block in _residual_blocks(model):
+        for name, block in find_blocks(model, residual_only=True):
             last_bn[name] = next(n for n, m in block.named_children() if m is block.last_bn)
             block.last_bn.bias.zero_()
     return model, last_bn
@@ -365,7 +364,7 @@ def _check_blocks_start_as_shortcut(check: str, model: nn.Module, last_bn: dict[
                                     label: str, changed: str) -> None:
     """In eval mode every block must compute ``ReLU(shortcut(x))``; else say which block and its last BatchNorm."""
     model.eval()
-    for name, block in _residual_blocks(model):
+    for name, block in find_blocks(model, residual_only=True):
         x = torch.randn(2, block.conv1.in_channels, _SPATIAL, _SPATIAL, generator=torch.Generator().manual_seed(4))
         with torch.no_grad():
             shortcut = x if block.downsample is None else block.downsample(x)

@@ -30,7 +30,7 @@ from resnet_course.exercises.checking import (
     self_check,
     succeed,
 )
-from resnet_course.lessons.tracing import trace_calls
+from resnet_course.nn.inspection import trace_forward
 from resnet_course.nn.registry import create_model
 from resnet_course.nn.summary import count_parameters
 
@@ -59,7 +59,8 @@ def check_cifar_param_formula(formula: Callable[[int], int]) -> None:
         if isinstance(got, float) and float(got).is_integer():
             got = int(got)
         if not isinstance(got, int) or isinstance(got, bool):
-            fail(check, f"{display_name(formula)}({n}) returned {got!r}; it should return the number of parameters as an int")
+            fail(check, f"{display_name(formula)}({n}) returned {got!r}; "
+                        "it should return the number of parameters as an int")
         expected = _cifar_params(depth)
         if got == expected:
             right.append(n)
@@ -95,8 +96,10 @@ def check_cifar_param_formula(formula: Callable[[int], int]) -> None:
 
 def _conv_calls(model: nn.Module, x: Tensor) -> tuple[Tensor, list[tuple[nn.Conv2d, tuple[int, ...]]]]:
     """The model's output on ``x`` and every convolution it called, in order, with its output shape (no batch)."""
-    output, calls = trace_calls(model, x, [m for m in model.modules() if isinstance(m, nn.Conv2d)])
-    return output, [(call.module, call.output_shape[1:]) for call in calls]
+    convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    with trace_forward(model, convs) as trace, torch.no_grad():
+        output = model(x)
+    return output, [(call.module, call.output_shape[1:]) for call in trace]
 
 
 def _runs(maps: list[tuple[int, ...]]) -> str:

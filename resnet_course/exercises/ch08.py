@@ -33,8 +33,9 @@ from resnet_course.exercises.checking import (
     succeed,
     transplant_weights,
 )
+from resnet_course.nn.inspection import find_blocks
 from resnet_course.nn.summary import count_parameters
-from resnet_course.nn.variants import WideBasicBlock, wide_resnet
+from resnet_course.nn.variants import wide_resnet
 
 __all__ = [
     "ReferenceResNeXtBlock",
@@ -71,7 +72,7 @@ def _wrn_parts(depth: int, k: int) -> dict[str, int]:
     """The pieces of a WRN's parameter count that a formula most often gets wrong."""
     with torch.device("meta"):
         model = wide_resnet(depth, k)
-    blocks = [m for m in model.modules() if isinstance(m, WideBasicBlock)]
+    blocks = [block for _, block in find_blocks(model)]  # the WideBasicBlocks
     return {
         "total": count_parameters(model),
         "projections": sum(count_parameters(b.downsample) for b in blocks if b.downsample is not None),
@@ -98,13 +99,15 @@ def check_wrn_param_formula(formula: Callable[[int, int], int]) -> None:
         if isinstance(got, float) and float(got).is_integer():
             got = int(got)
         if not isinstance(got, int) or isinstance(got, bool):
-            fail(check, f"{display_name(formula)}({depth}, {k}) returned {got!r}; return the number of parameters as an int")
+            fail(check, f"{display_name(formula)}({depth}, {k}) returned {got!r}; "
+                        "return the number of parameters as an int")
         parts = _wrn_parts(depth, k)
         expected = parts["total"]
         if got == expected:
             continue
         diff = got - expected
-        message = f"for WRN-{depth}-{k} your formula gives {got:,} parameters, the network has {expected:,} ({diff:+,})."
+        message = (f"for WRN-{depth}-{k} your formula gives {got:,} parameters, "
+                   f"the network has {expected:,} ({diff:+,}).")
         hints = {
             "projections": "the three 1×1 projection shortcuts (16→16k, 16k→32k, 32k→64k, no bias, no BN)",
             "block BatchNorms": "the two BatchNorms (γ and β) inside every block",
@@ -116,13 +119,14 @@ def check_wrn_param_formula(formula: Callable[[int, int], int]) -> None:
         }
         for part, hint in hints.items():
             if abs(diff) == parts[part]:
-                fail(check, f"{message} That is exactly {hint}: you {'counted that twice' if diff > 0 else 'left that out'}.")
+                fail(check, f"{message} That is exactly {hint}: "
+                            f"you {'counted that twice' if diff > 0 else 'left that out'}.")
         n = (depth - 4) // 6
         fail(check, f"{message} Check n = (depth - 4) / 6 = {n} blocks per stage, widths 16k, 32k, 64k = "
                      f"{16 * k}, {32 * k}, {64 * k}, and that only the first block of a stage changes the width "
                      f"(compare stage by stage with summary(wide_resnet({depth}, {k}), (1, 3, 32, 32))).")
-    succeed(check, f"{display_name(formula)}(depth, k) equals the parameter count of WRN-10-2, -16-4, -16-8, -22-2, -28-10 "
-            f"and -40-4 (e.g. {reference_wrn_params(28, 10):,} for WRN-28-10, the paper's 36.5M).")
+    succeed(check, f"{display_name(formula)}(depth, k) equals the parameter count of WRN-10-2, -16-4, -16-8, -22-2, "
+            f"-28-10 and -40-4 (e.g. {reference_wrn_params(28, 10):,} for WRN-28-10, the paper's 36.5M).")
 
 
 class ReferenceResNeXtBlock(nn.Module):
@@ -227,7 +231,8 @@ def check_resnext_block(block_cls: Callable[..., nn.Module]) -> None:
     check = "check_resnext_block"
     require_callable(check, block_cls, "MyResNeXtBlock", "class")
     for in_c, out_c, groups, d, stride in ((32, 64, 4, 4, 1), (64, 64, 8, 2, 1), (64, 128, 4, 8, 2)):
-        call = f"{display_name(block_cls)}({in_c}, {out_c}, cardinality={groups}, bottleneck_width={d}, stride={stride})"
+        call = (f"{display_name(block_cls)}({in_c}, {out_c}, cardinality={groups}, bottleneck_width={d}, "
+                f"stride={stride})")
         block = run_student_code(check, call, block_cls, in_c, out_c, groups, d, stride=stride)
         if not isinstance(block, nn.Module):
             fail(check, f"{call} returned {type(block).__name__}, not an nn.Module")
@@ -361,5 +366,5 @@ def check_ddp_settings(fn: Callable[[int, int], Any]) -> None:
             else:
                 hint = "lr = 0.1 · global_batch / 128 (0.1 at the paper's batch of 128)"
             fail(check, f"{call}: learning rate {lr:g}, expected {want_lr:g}: {hint}")
-    succeed(check, f"{display_name(fn)} gives the global batch (processes × per-process) and the linearly scaled learning "
-            "rate (0.1 per 128 images), e.g. 8 processes × 64 images: batch 512, lr 0.4.")
+    succeed(check, f"{display_name(fn)} gives the global batch (processes × per-process) and the linearly scaled "
+            "learning rate (0.1 per 128 images), e.g. 8 processes × 64 images: batch 512, lr 0.4.")

@@ -12,8 +12,11 @@
 - :mod:`~resnet_course.lessons.verdicts` — what the reference runs show, decided and phrased
   from the numbers (degradation, the residual fix, Table 6's depth trend, transfer curves);
 - :mod:`~resnet_course.lessons.teaching` — the teaching guide's tables;
-- :mod:`~resnet_course.lessons.tracing` and :mod:`~resnet_course.lessons.labels` — the forward-pass
-  tracer and the networks' names the others share.
+- :mod:`~resnet_course.lessons.labels` — the networks' names the others share.
+
+The residual blocks of a network and what its modules compute in a forward pass are found by
+:mod:`resnet_course.nn.inspection` (:func:`~resnet_course.nn.inspection.find_blocks`,
+:func:`~resnet_course.nn.inspection.trace_forward`), for the chapters as for the rest of the package.
 """
 
 __all__ = [  # the subpackages and modules (``from resnet_course.lessons import plots, analysis``)
@@ -24,7 +27,6 @@ __all__ = [  # the subpackages and modules (``from resnet_course.lessons import 
     "lesion",
     "plots",
     "teaching",
-    "tracing",
     "transfer",
     "verdicts",
     "widgets",

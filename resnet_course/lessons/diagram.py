@@ -1,10 +1,11 @@
 """An architecture diagram drawn from the model itself (chapter 4).
 
-Nothing here is written per network: :func:`describe_architecture` walks the module tree
-to find the residual blocks and the containers that group them into stages, runs one
-forward pass on the meta device (shapes only, no arithmetic, so ResNet-152 takes a
-fraction of a second) with hooks that record each part's output shape and the order
-in which the parts are called, and reads each block's shortcut from its modules:
+Nothing here is written per network: :func:`describe_architecture` finds the residual blocks
+(:func:`~resnet_course.nn.inspection.find_blocks`) and the containers that group them into
+stages, runs one forward pass on the meta device (shapes only, no arithmetic, so ResNet-152
+takes a fraction of a second) traced by :func:`~resnet_course.nn.inspection.trace_forward`,
+which records each part's output shape and the order in which the parts are called, and
+reads each block's shortcut from its modules:
 
 - ``identity``: no shortcut module (``downsample is None``), the input is added as is;
 - ``zero-pad``: a parameter-free shortcut such as option A's zero-padding identity
@@ -32,10 +33,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from resnet_course.lessons.analysis.gradients import BLOCK_CLASSES
 from resnet_course.lessons.labels import network_label
-from resnet_course.lessons.tracing import ModuleCall, trace_calls
 from resnet_course.nn.blocks import ZeroPadShortcut
+from resnet_course.nn.inspection import TracedCall, find_blocks, has_shortcut, trace_forward
 from resnet_course.nn.summary import count_parameters
 
 __all__ = [
@@ -138,17 +138,9 @@ class Architecture:
         return "\n".join(lines)
 
 
-def _is_block(module: nn.Module) -> bool:
-    """A block of the package, or any module with a ``downsample``/``shortcut`` attribute and a convolution."""
-    if isinstance(module, BLOCK_CLASSES):
-        return True
-    has_shortcut_attr = hasattr(module, "downsample") or hasattr(module, "shortcut")
-    return has_shortcut_attr and any(isinstance(m, nn.Conv2d) for m in module.modules())
-
-
 def _shortcut_kind(block: nn.Module) -> str:
     """One of :data:`SHORTCUT_KINDS` for a block, read from its modules (else the shortcut's class name)."""
-    if getattr(block, "has_shortcut", True) is False:
+    if not has_shortcut(block):
         return "none"
     shortcut = None
     for attr in ("downsample", "shortcut"):
@@ -196,17 +188,27 @@ def default_input_size(model: nn.Module) -> tuple[int, int, int, int]:
     return (1, first.in_channels, size, size)
 
 
-def _units(module: nn.Module, prefix: str = "") -> list[tuple[str, str, nn.Module, str | None]]:
-    """(kind, path, module, container) for the parts and blocks of ``module``, in registration order."""
+def _units(model: nn.Module) -> list[tuple[str, str, nn.Module, str | None]]:
+    """(kind, path, module, container) for the blocks of ``model`` and its parts around them, in registration order.
+
+    The blocks are :func:`~resnet_course.nn.inspection.find_blocks`'s, each with the container
+    that holds it (``"layer2"``, or None for a block that is a child of ``model``); the parts are
+    the modules beside them that hold no block (the stem's and the head's layers).
+    """
+    blocks = dict(find_blocks(model))
     units: list[tuple[str, str, nn.Module, str | None]] = []
-    for name, child in module.named_children():
-        path = f"{prefix}{name}"
-        if _is_block(child):
-            units.append(("block", path, child, prefix.rstrip(".") or None))
-        elif any(_is_block(m) for m in child.modules()):
-            units.extend(_units(child, path + "."))
-        else:
-            units.append(("part", path, child, None))
+
+    def visit(module: nn.Module, prefix: str) -> None:
+        for name, child in module.named_children():
+            path = f"{prefix}{name}"
+            if path in blocks:
+                units.append(("block", path, child, prefix.rstrip(".") or None))
+            elif any(block.startswith(path + ".") for block in blocks):  # a container of blocks
+                visit(child, path + ".")
+            else:
+                units.append(("part", path, child, None))
+
+    visit(model, "")
     return units
 
 
@@ -230,7 +232,7 @@ def _stages(blocks: list[tuple[BlockInfo, str | None]]) -> list[Stage]:
     return stages
 
 
-def _parts(calls: Sequence[ModuleCall], units: dict[int, tuple[str, str, str | None]]) -> list[Part]:
+def _parts(calls: Sequence[TracedCall], units: dict[int, tuple[str, str, str | None]]) -> list[Part]:
     """The stem's or the head's layers, in call order (``nn.Identity`` placeholders skipped)."""
     return [Part(units[id(c.module)][1], _label(c.module, c.output_shape[1:]), c.output_shape[1:])
             for c in calls if not isinstance(c.module, nn.Identity)]
@@ -246,7 +248,9 @@ def describe_architecture(model: nn.Module, input_size: Sequence[int] | None = N
     meta = copy.deepcopy(model).to("meta").eval()
     found = _units(meta)
     units = {id(module): (kind, path, container) for kind, path, module, container in found}
-    _, calls = trace_calls(meta, torch.empty(*input_size, device="meta"), [module for _, _, module, _ in found])
+    with trace_forward(meta, [(path, module) for _, path, module, _ in found]) as trace, torch.no_grad():
+        meta(torch.empty(*input_size, device="meta"))
+    calls = trace.calls
     positions = [i for i, call in enumerate(calls) if units[id(call.module)][0] == "block"]
     if not positions:
         raise ValueError(f"no residual blocks found in {type(model).__name__}: blocks are recognised by a "

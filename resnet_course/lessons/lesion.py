@@ -12,8 +12,10 @@ gradient that goes through it, most of the gradient flows through short paths (�
   unraveled view;
 - :func:`branch_gains` — how much each residual branch scales the gradient.
 
-Pure functions of networks and data; :mod:`resnet_course.experiments.lesion` runs them on the
-reference networks and stores the results.
+The blocks are those :func:`resnet_course.nn.inspection.find_blocks` finds; :func:`branch_gains`
+watches them with :func:`~resnet_course.nn.inspection.trace_forward`. Pure functions of networks
+and data; :mod:`resnet_course.experiments.lesion` runs them on the reference networks and stores
+the results.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ import torch
 from torch import Tensor, nn
 
 from resnet_course.data.loaders import TensorLoader
-from resnet_course.lessons.analysis.gradients import preserved_state, residual_blocks
-from resnet_course.lessons.tracing import forward_hooks
+from resnet_course.lessons.analysis.gradients import preserved_state
+from resnet_course.nn.inspection import find_blocks, trace_forward
 from resnet_course.training.evaluation import evaluate
 
 __all__ = [
@@ -38,16 +40,23 @@ __all__ = [
 ]
 
 
+def _keeps_shape(block: nn.Module) -> bool:
+    """Whether ``block``'s output has its input's shape: stride 1, as many channels out as in, no shortcut module.
+
+    A shortcut module is a ``downsample`` (the package's blocks, torchvision's) or a ``shortcut``
+    other than ``nn.Identity`` (many tutorials' blocks): where there is one, the block reshapes.
+    """
+    convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+    same_channels = convs[0].in_channels == convs[-1].out_channels
+    shortcut = getattr(block, "shortcut", None)
+    identity = getattr(block, "downsample", None) is None and (shortcut is None or isinstance(shortcut, nn.Identity))
+    return getattr(block, "stride", 1) == 1 and identity and same_channels
+
 
 def deletable_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The blocks of ``model`` that map a tensor to one of the same shape (stride 1, no shortcut projection)."""
-    found = []
-    for name, block in residual_blocks(model):
-        convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
-        same_channels = convs[0].in_channels == convs[-1].out_channels
-        if getattr(block, "stride", 1) == 1 and getattr(block, "downsample", None) is None and same_channels:
-            found.append((name, block))
-    return found
+    """The blocks of ``model`` (:func:`~resnet_course.nn.inspection.find_blocks`) that map a tensor to one of
+    the same shape (stride 1, no shortcut projection)."""
+    return [(name, block) for name, block in find_blocks(model) if _keeps_shape(block)]
 
 
 @contextlib.contextmanager
@@ -173,29 +182,22 @@ def branch_gains(model: nn.Module, images: Tensor, labels: Tensor) -> list[tuple
     around it — the effect that makes short paths carry most of the gradient (Veit et al.
     2016, §5, Fig. 6(b)). Blocks without a shortcut (plain twins) are skipped.
     """
-    blocks = [(name, block) for name, block in residual_blocks(model)
-              if getattr(block, "has_shortcut", False) and hasattr(block, "residual")]
-    inputs: dict[str, Tensor] = {}
-    outputs: dict[str, Tensor] = {}
-
-    def recorder(name: str) -> Any:
-        """A forward hook that keeps block ``name``'s input and the gradient of its output."""
-        def hook(_module: nn.Module, args: tuple[Tensor, ...], output: Tensor) -> None:
-            inputs[name] = args[0].detach()
-            output.retain_grad()
-            outputs[name] = output
-        return hook
-
+    blocks = [(name, block) for name, block in find_blocks(model, residual_only=True) if hasattr(block, "residual")]
     gains = []
     with preserved_state(model), torch.enable_grad():  # mode, BN statistics and .grad given back afterwards
         model.eval()
-        with forward_hooks((block, recorder(name)) for name, block in blocks):
-            nn.functional.cross_entropy(model(images), labels).backward()
+        with trace_forward(model, blocks, keep_tensors=True) as trace:
+            logits = model(images)
+        calls = {call.name: call for call in trace}  # each block's (last) call: its input and its output
+        for call in calls.values():
+            call.output.retain_grad()
+        nn.functional.cross_entropy(logits, labels).backward()
         for name, block in blocks:
-            grad = outputs[name].grad * (outputs[name] > 0)  # back through the ReLU after the addition
-            x = inputs[name].clone().requires_grad_(True)
+            output, block_input = calls[name].output, calls[name].inputs[0].detach()
+            grad = output.grad * (output > 0)  # back through the ReLU after the addition
+            x = block_input.clone().requires_grad_(True)
             (through_branch,) = torch.autograd.grad(block.residual(x), x, grad)
-            x = inputs[name].clone().requires_grad_(True)
+            x = block_input.clone().requires_grad_(True)
             shortcut = x if block.downsample is None else block.downsample(x)
             (through_shortcut,) = torch.autograd.grad(shortcut, x, grad)
             gains.append((name, (through_branch.norm() / through_shortcut.norm().clamp_min(1e-30)).item()))

@@ -21,9 +21,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from resnet_course.lessons.tracing import trace_calls
 from resnet_course.nn.blocks import BLOCK_TYPES, BasicBlock, Bottleneck, ZeroPadShortcut
-from resnet_course.nn.summary import count_macs, count_parameters, human_count as _human
+from resnet_course.nn.inspection import has_shortcut, trace_forward
+from resnet_course.nn.summary import count_macs, count_parameters, human_count
 
 __all__ = [
     "BLOCK_TYPE_LABELS",
@@ -104,20 +104,19 @@ def _layer_rows(block: nn.Module, input_size: tuple[int, ...]) -> tuple[list[_Ro
     A module called twice (a ReLU reused) gets a row each time; its parameters and
     multiply-adds are counted on its first row only.
     """
-    names = {module: name for name, module in block.named_modules()}
-    leaves = [m for name, m in block.named_modules() if name and not list(m.children())]
-    output, calls = trace_calls(block, torch.zeros(input_size), leaves)
+    with trace_forward(block, "leaves") as trace, torch.no_grad():
+        output = block(torch.zeros(input_size))
     _, per_module = count_macs(block, input_size)
     seen: set[str] = set()
     branch: list[_Row] = []
     short: list[_Row] = []
-    for call in calls:
-        name = names[call.module]
+    for call in trace:
+        name = call.name
         first = name not in seen
         seen.add(name)
         params = sum(p.numel() for p in call.module.parameters()) if first else 0
         macs = per_module.get(name, 0) if first else 0
-        row = ("  " + name, _layer_kind(call.module), _shape(call.output_shape), f"{params:,}", _human(macs))
+        row = ("  " + name, _layer_kind(call.module), _shape(call.output_shape), f"{params:,}", human_count(macs))
         (short if name.startswith("downsample") else branch).append(row)
     return branch, short, output
 
@@ -154,9 +153,9 @@ def describe_block(block_type: str, in_planes: int, planes: int, stride: int = 1
     input_size = (1, int(in_planes), SPATIAL_SIZE, SPATIAL_SIZE)
     branch, short, output = _layer_rows(block, input_size)
     out_shape = _shape(output.shape)
-    has_shortcut = bool(getattr(block, "has_shortcut", False))
-    rows: list[_Row] = [("residual branch F(x)" if has_shortcut else "layers", "", "", "", "")]
-    if has_shortcut:
+    residual = has_shortcut(block)
+    rows: list[_Row] = [("residual branch F(x)" if residual else "layers", "", "", "", "")]
+    if residual:
         post_activation = isinstance(block, (BasicBlock, Bottleneck))
         final_relu = [branch.pop()] if post_activation and branch and branch[-1][1] == "ReLU" else []
         rows += [*branch, ("shortcut", "", "", "", ""),
@@ -166,8 +165,8 @@ def describe_block(block_type: str, in_planes: int, planes: int, stride: int = 1
         rows += branch
     total_params, (total_macs, _) = count_parameters(block), count_macs(block, input_size)
     title = (f"{type(block).__name__}: {in_planes} -> {output.shape[1]} channels, stride {stride}, "
-             + (f"shortcut {shortcut}" if has_shortcut else "no shortcut") + f"; input {_shape(input_size)}")
-    footer = ("total", "", out_shape, f"{total_params:,}", _human(total_macs))
+             + (f"shortcut {shortcut}" if residual else "no shortcut") + f"; input {_shape(input_size)}")
+    footer = ("total", "", out_shape, f"{total_params:,}", human_count(total_macs))
     return _format_table(title, rows, footer, f"total: {total_params:,} parameters, {total_macs:,} multiply-adds")
 
 

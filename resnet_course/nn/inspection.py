@@ -3,7 +3,8 @@
 Two questions come back in every chapter that takes a ResNet apart: *which modules are the
 residual blocks?* (the gradient analysis, the lesion study, the diagrams, the exercises) and
 *what did each module output?* (the summary table, the diagrams, the block widget, the
-exercises' shape checks, the lesion study's branch gains). This module answers each once.
+exercises' shape checks, the gradient analyses, the lesion study's branch gains). This module
+answers each once.
 
 The block finder
 ----------------

@@ -89,6 +89,25 @@ def test_a_block_with_a_projection_on_every_block_cannot_be_deleted():
     assert deletable_blocks(model) == []
 
 
+class _TutorialBlock(nn.Module):
+    """A reader's block, not one of the package's classes: a ``shortcut`` attribute instead of ``downsample``."""
+
+    def __init__(self, channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, stride=stride, padding=1)
+        self.shortcut = nn.Identity() if stride == 1 else nn.Sequential(nn.Conv2d(channels, channels, 1, stride=stride))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(x) + self.shortcut(x))
+
+
+def test_a_readers_blocks_are_found_and_a_projection_keeps_one_from_being_deleted():
+    # The blocks come from resnet_course.nn.inspection.find_blocks, which knows blocks by their shape.
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), _TutorialBlock(8), _TutorialBlock(8, stride=2),
+                          _TutorialBlock(8))
+    assert [name for name, _ in deletable_blocks(model)] == ["1", "3"]
+
+
 # --------------------------------------------------------------------------- blocks_deleted
 
 
@@ -179,7 +198,8 @@ def test_lesion_study_structure_and_values():
     assert list(result["single"]) == names
     assert list(result["multiple"]) == ["2", "3", "4"]
     assert [len(result["multiple"][k]) for k in ("2", "3", "4")] == [2, 2, 1]  # all 4 deleted: one way only
-    values = [result["baseline"], *result["single"].values(), *(v for draws in result["multiple"].values() for v in draws)]
+    values = [result["baseline"], *result["single"].values(),
+              *(v for draws in result["multiple"].values() for v in draws)]
     assert all(0.0 <= v <= 1.0 and v * 16 == round(v * 16) for v in values)  # fractions of 16 images
     assert result["baseline"] == evaluate(model, data)["accuracy"]
     with blocks_deleted(model, ["layer2.1"]):

@@ -121,6 +121,37 @@ def test_kept_tensors_allow_gradients_at_block_outputs():
     assert all(call.output is None and call.inputs is None for call in light)
 
 
+def _small_net() -> nn.Sequential:
+    relu = nn.ReLU()  # used twice
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), relu, nn.Conv2d(4, 8, 3, stride=2, padding=1), relu,
+                         nn.Flatten())
+
+
+def test_trace_records_every_call_in_order_with_input_and_output_shapes():
+    net = _small_net()
+    with trace_forward(net, [("conv a", net[0]), ("relu", net[1]), ("conv b", net[2])]) as trace, torch.no_grad():
+        out = net(torch.zeros(2, 3, 8, 8))
+    assert out.shape == (2, 8 * 4 * 4) and not out.requires_grad  # the caller chose no_grad
+    assert [c.module for c in trace] == [net[0], net[1], net[2], net[1]]  # the shared ReLU twice
+    first = trace.calls[0]
+    assert (first.name, first.module, first.input_shapes, first.output_shape) == \
+        ("conv a", net[0], ((2, 3, 8, 8),), (2, 4, 8, 8))
+    assert trace.calls[2].output_shape == (2, 8, 4, 4) and trace.calls[3].input_shape == (2, 8, 4, 4)
+    assert not any(m._forward_hooks for m in net.modules())  # the hooks are gone
+
+
+def test_trace_on_the_meta_device_gives_the_shapes_and_leaves_no_hook_after_an_error():
+    # The diagram and the summary trace a meta-device copy: shapes only, no arithmetic.
+    with torch.device("meta"):
+        net = _small_net()
+    with trace_forward(net, "children") as trace:
+        net(torch.empty(1, 3, 32, 32, device="meta"))
+    assert [c.output_shape for c in trace][-1] == (1, 8 * 16 * 16)
+    with pytest.raises(RuntimeError), trace_forward(net, "children"):
+        net(torch.empty(1, 5, 8, 8, device="meta"))  # wrong channel count
+    assert not any(m._forward_hooks for m in net.modules())
+
+
 def test_hooks_are_removed_even_when_the_forward_pass_fails():
     model = create_model("resnet20")
     with pytest.raises(RuntimeError), trace_forward(model, "all"):

@@ -8,8 +8,10 @@
 
 Also the small tools the other analyses share: the chapter's networks by kind and depth
 (:func:`model_name`, :func:`seeded_model`), a real CIFAR-10 batch (:func:`cifar_batch`), the
-package's blocks in a model (:func:`residual_blocks`), and two context managers that give
-back what they change (:func:`single_thread`, :func:`preserved_state`).
+blocks of a model (:func:`residual_blocks`, the chapters' name for
+:func:`resnet_course.nn.inspection.find_blocks`), and two context managers that give back what
+they change (:func:`single_thread`, :func:`preserved_state`). The blocks are found and the
+forward passes watched by :mod:`resnet_course.nn.inspection`.
 """
 
 from __future__ import annotations
@@ -22,8 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from resnet_course.lessons.tracing import forward_hooks
-from resnet_course.nn.blocks import BLOCK_TYPES
+from resnet_course.nn.inspection import BLOCK_CLASSES, find_blocks, trace_forward
 
 __all__ = [
     "BLOCK_CLASSES",
@@ -46,7 +47,6 @@ __all__ = [
 
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
-BLOCK_CLASSES: tuple[type[nn.Module], ...] = tuple(BLOCK_TYPES.values())
 
 # The network families of chapter 2, by the block type a reader picks.
 NETWORK_KINDS: dict[str, str] = {"plain": "plain{depth}", "residual": "resnet{depth}",
@@ -131,8 +131,13 @@ def _loss(outputs: Tensor, targets: Tensor | None, loss: str | LossFn) -> Tensor
 
 
 def residual_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Every block (residual, pre-activation or plain twin) of ``model`` with its name, in module order."""
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, BLOCK_CLASSES)]
+    """Every block (residual, pre-activation or plain twin) of ``model`` with its name, in module order.
+
+    The name chapters 1 and 7 use for :func:`resnet_course.nn.inspection.find_blocks`
+    (all blocks, plain twins included): ``residual_blocks(create_model("resnet20"))`` gives
+    ``layer1.0`` … ``layer3.2``.
+    """
+    return find_blocks(model)
 
 
 # --------------------------------------------------------------------------- gradient norms
@@ -157,28 +162,18 @@ def gradient_norms(
     et al. 2015, §1 and §4.1 (which argue that BatchNorm keeps plain networks' gradients
     healthy) and behind Balduzzi et al. 2017, §1.
     """
-    order: list[str] = []
-    names = {m: n for n, m in model.named_modules()}
-
-    def record(module: nn.Module, _inputs: object, _output: object) -> None:
-        order.append(names[module])
-
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     if not convs:
         raise ValueError("the model has no nn.Conv2d layers")
     with preserved_state(model):
         model.train()
         model.zero_grad(set_to_none=True)
-        with forward_hooks((m, record) for m in convs):
+        with trace_forward(model, convs) as trace:
             outputs = model(inputs)
         _loss(outputs, targets, loss).backward()
-        modules = dict(model.named_modules())
-        seen: set[str] = set()
+        modules = dict(convs)
         result = []
-        for name in order:
-            if name in seen:
-                continue
-            seen.add(name)
+        for name in trace.names():  # each convolution once, in the order the forward pass first used it
             grad = modules[name].weight.grad
             result.append((name, 0.0 if grad is None else float(grad.norm())))
     return result
@@ -200,27 +195,21 @@ def block_output_gradient_norms(
     product of the blocks' Jacobians instead. BatchNorm runs in training mode; the model
     is left as it was. The norm is over the whole batch (the loss is a batch mean).
     """
-    blocks = residual_blocks(model)
+    blocks = find_blocks(model)
     if not blocks:
         raise ValueError("the model has no residual or plain blocks (resnet_course.nn.blocks)")
-    captured: list[tuple[str, Tensor]] = []
     grads: dict[int, float] = {}
-
-    def pre_hook(module: nn.Module, args: tuple[Tensor, ...], name: str) -> None:
-        x = args[0]
-        index = len(captured)
-        captured.append((name, x))
-        if x.requires_grad:
-            x.register_hook(lambda g, index=index: grads.__setitem__(index, float(g.norm())))
-
     with preserved_state(model):
         model.train()
         model.zero_grad(set_to_none=True)
-        hooks = [(m, lambda mod, args, name=name: pre_hook(mod, args, name)) for name, m in blocks]
-        with forward_hooks(hooks, pre=True):
+        with trace_forward(model, blocks, keep_tensors=True) as trace:
             outputs = model(inputs.clone().requires_grad_(True))
+        for index, call in enumerate(trace):  # a block leaves its input as it was, so a hook on it now sees ∂L/∂x_l
+            x = call.inputs[0]
+            if x.requires_grad:
+                x.register_hook(lambda g, index=index: grads.__setitem__(index, float(g.norm())))
         _loss(outputs, targets, loss).backward()
-    return [(name, grads.get(i, 0.0)) for i, (name, _) in enumerate(captured)]
+    return [(call.name, grads.get(index, 0.0)) for index, call in enumerate(trace)]
 
 
 def gradient_profiles(

@@ -29,13 +29,13 @@ def identity_stack(kind: str, blocks: int = 2, channels: int = 16) -> nn.Sequent
     last BatchNorm zeroed, so F ≡ 0 and the block starts as ReLU(x)).
     """
     from resnet_course.nn.blocks import BasicBlock, PlainBasicBlock, zero_init_last_bn
-    from resnet_course.nn.init import init_weights as _init_weights
+    from resnet_course.nn.init import init_weights
 
     if kind not in ("plain", "residual", "residual_zero"):
         raise ValueError(f"unknown kind {kind!r}: 'plain', 'residual' or 'residual_zero'")
     cls = PlainBasicBlock if kind == "plain" else BasicBlock
     stack = nn.Sequential(*(cls(channels, channels, 1, "A") for _ in range(blocks)))
-    _init_weights(stack)
+    init_weights(stack)
     if kind == "residual_zero":
         zero_init_last_bn(stack)
     return stack

@@ -239,12 +239,12 @@ def plot_hand_crops(split: str = "train", photo: int = 0, *, root: object = None
     from matplotlib.patches import Rectangle
     from PIL import Image
 
-    from resnet_course.data.hands import hand_crop_box, read_hands_csv as _read_hands_csv
+    from resnet_course.data.hands import hand_crop_box, read_hands_csv
     from resnet_course.data.paths import data_root
 
     folder = data_root(root) / "hands"  # type: ignore[arg-type]
     by_photo: dict[str, list[dict]] = {}
-    for row in _read_hands_csv(folder / "data" / f"{split}_labels.csv"):
+    for row in read_hands_csv(folder / "data" / f"{split}_labels.csv"):
         by_photo.setdefault(row["filename"], []).append(row)
     name, rows = [(n, r) for n, r in by_photo.items() if len(r) == 2][photo]
     with Image.open(folder / "images" / name) as image:
