@@ -22,6 +22,7 @@ from resnet_course.experiments.zoo import (
     train_zoo_network,
 )
 from resnet_course.nn.registry import create_model
+from resnet_course.training.recipes import get_recipe
 
 TINY = ZOO_RECIPE.with_changes(epochs=2, batch_size=32, warmup_epochs=1.0)
 
@@ -30,7 +31,7 @@ def test_the_zoo_holds_the_papers_fig6_and_table6_networks_with_one_recipe() -> 
     assert set(ZOO) == {f"{kind}{depth}" for kind in ("plain", "resnet") for depth in (20, 32, 44, 56)} | {"resnet110"}
     assert ZOO[:4] == ("resnet20", "plain20", "resnet56", "plain56")  # the headline four first
     assert WEIGHTS_STORED <= set(ZOO) and {"resnet20", "plain20", "resnet56", "plain56"} <= WEIGHTS_STORED
-    assert ZOO_RECIPE.name == "zoo" and ZOO_RECIPE.epochs >= 30 and ZOO_RECIPE.batch_size == 128
+    assert ZOO_RECIPE == get_recipe("zoo") and ZOO_RECIPE.epochs >= 30 and ZOO_RECIPE.batch_size == 128
     for name in ZOO:  # every name builds, plain nets without shortcuts
         assert create_model(name) is not None
 
