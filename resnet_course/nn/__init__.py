@@ -118,8 +118,6 @@ from resnet_course.nn.variants import (
     wide_resnet,
 )
 from resnet_course.nn.weights import (
-    CHECKOUT_ROOT,
-    PACKAGE_DATA,
     WEIGHTS,
     Weights,
     WeightsError,
@@ -134,12 +132,10 @@ __all__ = [
     "BLOCK_CLASSES",
     "BLOCK_TYPES",
     "CALIBRATE_ABOVE_BLOCKS",
-    "CHECKOUT_ROOT",
     "CIFAR_PLAIN_DEPTHS",
     "CIFAR_PREACT_DEPTHS",
     "CIFAR_RESNET_DEPTHS",
     "IMAGENET_CONFIGS",
-    "PACKAGE_DATA",
     "PAPER_COUNTS",
     "PREACT_BOTTLENECK_FROM_DEPTH",
     "SHORTCUT_OPTIONS",

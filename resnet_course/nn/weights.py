@@ -30,10 +30,9 @@ import torch
 from torch import Tensor, nn
 
 from resnet_course.data.safety import ChecksumError, sha256_file
+from resnet_course.locations import PACKAGED_RESULTS, checkout_root
 
 __all__ = [
-    "CHECKOUT_ROOT",
-    "PACKAGE_DATA",
     "WEIGHTS",
     "Weights",
     "WeightsError",
@@ -44,10 +43,6 @@ __all__ = [
 ]
 
 
-#: The folder holding the package folder: a source checkout's root when running from one.
-CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
-#: Data shipped inside the installed package (results and weights, issue 14).
-PACKAGE_DATA = Path(__file__).resolve().parents[1] / "_data"
 
 
 class WeightsError(ValueError):
@@ -71,7 +66,12 @@ class Weights:
 
 #: ``(network name, tag) → Weights``. The reference runs (``resnet-course experiment zoo``)
 #: write ``results/zoo/<name>.pt``; their SHA-256 is copied here by hand, which is the pin.
-WEIGHTS: dict[tuple[str, str], Weights] = {}
+WEIGHTS: dict[tuple[str, str], Weights] = {
+    ("resnet20", "cifar10"): Weights(
+        "resnet20.pt", "16d1b71b79e70ea1901083e6b3871501dbec88d08e981b56dd59fce0144bbab1",
+        {"recipe": "zoo", "result": "results/zoo/resnet20.json", "data": "CIFAR-10 (JPEG copy)", "num_classes": 10},
+    ),
+}
 
 
 def get_weights(name: str, tag: str, table: Mapping[tuple[str, str], Weights] | None = None) -> Weights:
@@ -92,11 +92,8 @@ def get_weights(name: str, tag: str, table: Mapping[tuple[str, str], Weights] | 
 
 def weights_dirs() -> list[Path]:
     """The folders :func:`weights_path` searches, first match wins (see the module docstring)."""
-    dirs = []
-    if (CHECKOUT_ROOT / "pyproject.toml").is_file():
-        dirs.append(CHECKOUT_ROOT / "results" / "zoo")
-    dirs.append(PACKAGE_DATA / "results" / "zoo")
-    return dirs
+    root = checkout_root()
+    return ([root / "results" / "zoo"] if root is not None else []) + [PACKAGED_RESULTS / "zoo"]
 
 
 def weights_path(file: str, dirs: Iterable[str | Path] | None = None) -> Path:

@@ -177,12 +177,12 @@ def test_weights_path_search_order(tmp_path: Path):
 
 
 def test_weights_dirs_checkout_first_then_package_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(weights_module, "CHECKOUT_ROOT", tmp_path / "repo")
-    monkeypatch.setattr(weights_module, "PACKAGE_DATA", tmp_path / "site" / "resnet_course" / "_data")
-    assert weights_dirs() == [tmp_path / "site" / "resnet_course" / "_data" / "results" / "zoo"]  # installed
-    (tmp_path / "repo").mkdir()
+    import resnet_course.locations as locations
+
+    package = tmp_path / "repo" / "resnet_course"
+    monkeypatch.setattr(locations, "PACKAGE_DIR", package)
+    monkeypatch.setattr(weights_module, "PACKAGED_RESULTS", package / "_data" / "results")
+    assert weights_dirs() == [package / "_data" / "results" / "zoo"]  # an installed package: no checkout
+    (tmp_path / "repo" / "results").mkdir(parents=True)
     (tmp_path / "repo" / "pyproject.toml").write_text("")
-    assert weights_dirs() == [tmp_path / "repo" / "results" / "zoo",
-                              tmp_path / "site" / "resnet_course" / "_data" / "results" / "zoo"]
-    real = weights_module.weights_dirs  # the monkeypatched constants are read at call time
-    assert real()[0] == tmp_path / "repo" / "results" / "zoo"
+    assert weights_dirs() == [tmp_path / "repo" / "results" / "zoo", package / "_data" / "results" / "zoo"]
