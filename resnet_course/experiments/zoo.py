@@ -30,19 +30,20 @@ from torch import nn
 from resnet_course.data.cifar10 import load_cifar10
 from resnet_course.data.imageset import ImageSet
 from resnet_course.data.loaders import TensorLoader
-from resnet_course.data.safety import sha256_file
+from resnet_course.data.safety import sha256_file, verify_sha256
 from resnet_course.experiments.provenance import run_metadata
 from resnet_course.experiments.results import load_result, result_path, write_result
 from resnet_course.nn.registry import create_model
+from resnet_course.training.config import TrainConfig
 from resnet_course.training.evaluation import evaluate
 from resnet_course.training.loop import fit
-from resnet_course.training.config import TrainConfig
 from resnet_course.training.recipes import get_recipe, recipe_record
 from resnet_course.training.runtime import precision_name, resolve_device
 
 __all__ = [
-    "PAPER_TABLE6", "WEIGHTS_STORED", "ZOO", "ZOO_RECIPE", "ZooSettingsError", "cifar10_split", "final_scores",
-    "epochs_to_accuracy", "load_zoo", "median_epoch_seconds", "minutes_to_accuracy", "run_zoo", "train_zoo_network",
+    "cifar10_split", "epochs_to_accuracy", "final_scores", "load_zoo", "load_zoo_network", "median_epoch_seconds",
+    "minutes_to_accuracy", "PAPER_TABLE6", "run_zoo", "train_zoo_network", "WEIGHTS_STORED", "ZOO", "ZOO_RECIPE",
+    "ZooSettingsError",
 ]
 
 # Training order: the four networks of Fig. 1/Fig. 6's headline first, then the rest of Fig. 6 and Table 6.
@@ -181,6 +182,26 @@ def run_zoo(
     test_set = cifar10_split("test", test_subset, seed=seed, data_root=data_root)
     return [train_zoo_network(n, train_set, test_set, recipe=recipe, seed=seed, device=device,
                               results_dir=results_dir, runs_dir=runs_dir, progress=progress) for n in names]
+
+
+def load_zoo_network(name: str, results_dir: str | Path | None = None) -> nn.Module:
+    """A stored zoo network with its trained weights, in eval mode.
+
+    By default the weights the book ships, checked against the SHA-256 pinned in the package
+    (``create_model(name, weights="cifar10")``). With ``results_dir`` (your own zoo run), the
+    weights beside that folder's result file, checked against the SHA-256 recorded in it.
+    """
+    if results_dir is None:
+        return create_model(name, weights="cifar10").eval()
+    record = load_result(f"zoo/{name}", results_dir).get("weights")
+    if not record:
+        raise FileNotFoundError(f"{result_path(f'zoo/{name}', results_dir)} stores no weights; the zoo keeps "
+                                f"weights for {', '.join(sorted(WEIGHTS_STORED))}")
+    path = result_path(f"zoo/{name}", results_dir, ".pt")
+    verify_sha256(path, record["sha256"])
+    model = create_model(name)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
 
 
 def load_zoo(names: Sequence[str] = ZOO, results_dir: str | Path | None = None, *,
