@@ -7,6 +7,7 @@
 - :mod:`~resnet_course.lessons.diagram` — architecture drawings read from the model (chapter 4);
 - :mod:`~resnet_course.lessons.schematics` — block schematics traced from the modules (chapters 2, 3, 8);
 - :mod:`~resnet_course.lessons.published` — the papers' published numbers chapter 8 plots, each with its table;
+- :mod:`~resnet_course.lessons.throughput` — training speed of several networks, interleaved (chapter 8);
 - :mod:`~resnet_course.lessons.widgets` — interactive explorers with a static twin (chapters 2-3);
 - :mod:`~resnet_course.lessons.lesion`, :mod:`~resnet_course.lessons.landscape` and
   :mod:`~resnet_course.lessons.transfer` — the studies of chapters 6 and 7, pure functions of
@@ -31,6 +32,7 @@ __all__ = [  # the subpackages and modules (``from resnet_course.lessons import 
     "published",
     "schematics",
     "teaching",
+    "throughput",
     "transfer",
     "verdicts",
     "widgets",

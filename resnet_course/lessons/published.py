@@ -18,7 +18,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CIFAR10", "CITATIONS", "FAMILIES", "MILESTONES", "PublishedResult", "milestone", "published_table"]
+__all__ = [
+    "CIFAR10",
+    "CITATIONS",
+    "FAMILIES",
+    "IMAGENET_GFLOPS",
+    "IMAGENET_GFLOPS_SOURCE",
+    "MILESTONES",
+    "RESNET34_SHORTCUTS",
+    "PublishedResult",
+    "milestone",
+    "milestone_table",
+    "published_table",
+]
 
 #: How the tables name each source (the bibliography key → authors and year, as cited in the book).
 CITATIONS = {
@@ -77,19 +89,32 @@ CIFAR10: tuple[PublishedResult, ...] = (
 
 #: Other published numbers chapter 8 quotes, by a short name.
 MILESTONES: dict[str, PublishedResult] = {
-    "ilsvrc2015": PublishedResult("ResNet", "ensemble of ResNets (ILSVRC 2015, 1st place)", None, 3.57, "he2016deep",
-                                  "Table 5", metric="ImageNet test top-5 error"),
-    "original_resnet1001": PublishedResult("ResNet", "ResNet-1001 with the original block", 10.2, 7.61,
+    "ilsvrc2015": PublishedResult("ResNet", "ensemble of ResNets, 1st in ILSVRC 2015", None, 3.57, "he2016deep",
+                                  "Table 5", metric="ImageNet test set, top-5 error"),
+    "original_resnet1001": PublishedResult("ResNet", "ResNet-1001, original block", 10.2, 7.61,
                                            "he2016identity", "Table 3"),
-    "preact_resnet1001": PublishedResult("pre-activation ResNet", "pre-act ResNet-1001", 10.2, 4.92,
+    "preact_resnet1001": PublishedResult("pre-activation ResNet", "ResNet-1001, pre-activation block", 10.2, 4.92,
                                          "he2016identity", "Table 3"),
     "constant_depth110": PublishedResult("ResNet", "ResNet-110, constant depth", 1.7, 6.41, "huang2016stochastic",
                                          "Table 1", note="the authors' own training of the baseline"),
-    "stochastic_depth110": PublishedResult("ResNet", "ResNet-110 with stochastic depth", 1.7, 5.25,
+    "stochastic_depth110": PublishedResult("ResNet", "ResNet-110, stochastic depth", 1.7, 5.25,
                                            "huang2016stochastic", "Table 1"),
-    "stochastic_depth1202": PublishedResult("ResNet", "ResNet-1202 with stochastic depth", 19.4, 4.91,
-                                            "huang2016stochastic", "abstract, §4"),
+    "stochastic_depth1202": PublishedResult("ResNet", "ResNet-1202, stochastic depth", 19.4, 4.91,
+                                            "huang2016stochastic", "§4"),
 }
+
+
+#: He et al. 2015, Table 3: ResNet-34 on ImageNet with shortcut option A, B or C (chapter 3).
+RESNET34_SHORTCUTS: dict[str, PublishedResult] = {
+    option: PublishedResult("ResNet", f"ResNet-34 {option}", None, error, "he2016deep", "Table 3",
+                            metric="ImageNet validation top-1 error, 10-crop testing")
+    for option, error in (("A", 25.03), ("B", 24.52), ("C", 24.19))
+}
+
+#: He et al. 2015, Table 1, last row: multiply-adds ("FLOPs") of the ImageNet ResNets for one
+#: 224×224 image, in units of 10⁹, by depth (chapter 4).
+IMAGENET_GFLOPS: dict[int, float] = {18: 1.8, 34: 3.6, 50: 3.8, 101: 7.6, 152: 11.3}
+IMAGENET_GFLOPS_SOURCE = "He et al. 2015, Table 1"
 
 
 def milestone(name: str) -> PublishedResult:
@@ -97,6 +122,20 @@ def milestone(name: str) -> PublishedResult:
     if name not in MILESTONES:
         raise KeyError(f"no published number {name!r}; known: {', '.join(MILESTONES)}")
     return MILESTONES[name]
+
+
+def milestone_table(names: tuple[str, ...]) -> str:
+    """Some of :data:`MILESTONES` as text, grouped by what was measured: result, error, where published."""
+    chosen = [milestone(name) for name in names]
+    width = max(len(r.network) for r in chosen) + 2
+    lines: list[str] = []
+    metric = None
+    for r in chosen:
+        if r.metric != metric:
+            metric = r.metric
+            lines.append(f"{metric}:")
+        lines.append(f"  {r.network:<{width}}{r.error:5.2f} %   {r.cited}")
+    return "\n".join(lines)
 
 
 def published_table(results: tuple[PublishedResult, ...] = CIFAR10) -> str:
