@@ -308,7 +308,8 @@ def test_outputs_show_no_machine_paths_or_raw_errors(path: Path) -> None:
     found = []
     for i, cell in enumerate(_code_cells(path), start=1):
         for output in cell.get("outputs", []):
-            texts = [output.get("text", "")] + [output.get("data", {}).get(k, "") for k in ("text/plain", "text/markdown")]
+            data = output.get("data", {})
+            texts = [output.get("text", ""), data.get("text/plain", ""), data.get("text/markdown", "")]
             for text in texts:
                 text = "".join(text) if isinstance(text, list) else text
                 match = MACHINE_TRACES.search(text)
