@@ -235,6 +235,8 @@ _LINKS = """
 _CONTENT_STATE = """
 () => {
   const article = document.querySelector('article.bd-article') || document.body;
+  // sphinx-togglebutton hides a closed dropdown's body with `visibility: hidden`.
+  const visible = el => el.checkVisibility({visibilityProperty: true, checkVisibilityCSS: true, opacityProperty: true});
   const snippet = (text, at) => text.slice(Math.max(0, at - 40), at + 60).replace(/\\s+/g, ' ').trim();
   const found = [];
   // 1. MyST source left in the page, anywhere in it (hidden solutions included).
@@ -248,11 +250,12 @@ _CONTENT_STATE = """
   for (const [pattern, what] of raw) {
     for (const match of all.matchAll(pattern)) found.push(`raw MyST ${what}: "${snippet(all, match.index)}"`);
   }
-  // 2. Markdown tables printed as text: a |---|---| delimiter row outside code and math.
+  // 2. Markdown tables printed as text: a |---|---| delimiter row outside code and math (a
+  //    typographer may have turned each --- into an em dash: |—|—|).
   const prose = article.cloneNode(true);
   prose.querySelectorAll('pre, code, script, style, mjx-container, .highlight').forEach(node => node.remove());
   const text = prose.textContent;
-  for (const match of text.matchAll(/\\|\\s*:?-{3,}:?\\s*\\|/g)) {
+  for (const match of text.matchAll(/\\|\\s*:?[-–—]+:?\\s*\\|\\s*:?[-–—]+:?\\s*\\|/g)) {
     found.push(`pipe-table text in the page: "${snippet(text, match.index)}"`);
   }
   // 3. Solutions: each one a dropdown whose body is hidden until it is opened.
@@ -261,13 +264,13 @@ _CONTENT_STATE = """
     const title = (solution.querySelector('.admonition-title') || solution).textContent.trim().slice(0, 60);
     const body = Array.from(solution.children).filter(child => !child.classList.contains('admonition-title'));
     if (!solution.classList.contains('dropdown')) found.push(`solution "${title}" is not a dropdown`);
-    if (body.some(child => child.checkVisibility())) found.push(`solution "${title}" is visible without a click`);
+    if (body.some(visible)) found.push(`solution "${title}" is visible without a click`);
   }
   // 4. Cell outputs: nothing wider than its box or than the column.
   const column = article.getBoundingClientRect();
   for (const output of article.querySelectorAll('div.cell_output')) {
     for (const el of [output, ...output.querySelectorAll('pre, table, img, div.output, svg')]) {
-      if (!el.checkVisibility()) continue;  // inside a closed toggle
+      if (!visible(el)) continue;  // inside a closed toggle
       const box = el.getBoundingClientRect();
       if (el.scrollWidth > el.clientWidth + 1 || box.right > column.right + 1) {
         found.push(`output wider than the column (${Math.round(Math.max(el.scrollWidth, box.width))} px in `
@@ -481,8 +484,11 @@ BROKEN = {
     "directive option printed as text": ("<p>Some text\n:label: ex-ch3-inplace\n★★ torchvision's …</p>",
                                           "directive option"),
     "role printed as text": ("<p>the paper {cite}`he2016deep` (§3.1)</p>", "role"),
-    "pipe table printed as text (the teaching guide)": (
+    "pipe table printed as text": (
         "<p>| Chapter | Quick mode | Exercises |\n|---|---|---|\n| 1. The degradation problem | 1.1 min | 4 |</p>",
+        "pipe-table text"),
+    "pipe table printed as text, dashes typeset (the teaching guide)": (
+        "<p>| Chapter | Quick mode, CPU | Exercises |\n|—|—|—|\n| 1. The degradation problem | 1.1 min | 4 |</p>",
         "pipe-table text"),
     "solution that is not a dropdown": (_SOLUTION.format(cls="", hidden=""), "is not a dropdown"),
     "solution shown before a click": (_SOLUTION.format(cls="dropdown", hidden=""), "visible without a click"),
@@ -505,6 +511,7 @@ def test_check_fails_on_a_broken_page(case: str, snippet_page) -> None:
     "<table><tr><th>Chapter</th><th>Quick mode</th></tr><tr><td>1</td><td>1.1 min</td></tr></table>",
     "<p>Inline code <code>{cite}</code> and a code block:</p><pre>| a | b |</pre>",
     _SOLUTION.format(cls="dropdown", hidden=" style='display: none'"),
+    _SOLUTION.format(cls="dropdown toggle-hidden", hidden=" style='visibility: hidden; height: 0'"),
     f"<div class='cell_output'><div class='output'><pre>{_LONG_LINE}</pre></div></div>",
     f"<div class='cell_output'><div class='output'><pre>{'x' * 400}</pre></div></div>",
     _BIB_ENTRY.format(label="Goyal et al., 2017"),
