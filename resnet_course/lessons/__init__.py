@@ -1,10 +1,13 @@
 """What only the book's chapters use: figures, diagrams, widgets, analyses, studies, verdicts and teaching tables.
 
 - :mod:`~resnet_course.lessons.plots` — the chapters' figures (``foundations``: chapters 1-2,
-  ``training``: chapters 5-6, ``understanding``: chapter 7);
+  ``training``: chapters 5-6, ``understanding``: chapter 7, ``beyond``: chapter 8);
 - :mod:`~resnet_course.lessons.analysis` — looking inside networks: gradients at initialisation,
   gradient shattering, learning the identity, and their text tables (chapters 1-2);
 - :mod:`~resnet_course.lessons.diagram` — architecture drawings read from the model (chapter 4);
+- :mod:`~resnet_course.lessons.schematics` — block schematics traced from the modules (chapters 2, 3, 8);
+- :mod:`~resnet_course.lessons.published` — the papers' published numbers chapter 8 plots, each with its table;
+- :mod:`~resnet_course.lessons.throughput` — training speed of several networks, interleaved (chapter 8);
 - :mod:`~resnet_course.lessons.widgets` — interactive explorers with a static twin (chapters 2-3);
 - :mod:`~resnet_course.lessons.lesion`, :mod:`~resnet_course.lessons.landscape` and
   :mod:`~resnet_course.lessons.transfer` — the studies of chapters 6 and 7, pure functions of
@@ -26,7 +29,10 @@ __all__ = [  # the subpackages and modules (``from resnet_course.lessons import 
     "landscape",
     "lesion",
     "plots",
+    "published",
+    "schematics",
     "teaching",
+    "throughput",
     "transfer",
     "verdicts",
     "widgets",
