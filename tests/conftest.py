@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,13 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     html = out / "_build" / "html"
     assert (html / "index.html").is_file()
     return html
+
+
+@pytest.fixture()
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every URL fetch fails as it does offline (torchvision's and ours use urlopen)."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("network is unreachable (test)")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
