@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,20 @@ def toc_files(node: object = None) -> list[str]:
         for child in node:
             found.extend(toc_files(child))
     return found
+
+
+@pytest.fixture()
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every URL fetch fails as it does offline (torchvision's and ours use urlopen).
+
+    Here and not in a ``tests/data/conftest.py``: a second module named ``conftest`` would
+    shadow this one for the test files that ``from conftest import REPO_ROOT``.
+    """
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("network is unreachable (test)")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
 
 
 @pytest.fixture
