@@ -38,7 +38,15 @@ from resnet_course.data.loaders import TensorLoader
 from resnet_course.data.registry import DATASETS, load_dataset, normalisation_for
 from resnet_course.experiments.provenance import device_name, run_metadata
 from resnet_course.nn.registry import create_model, list_models
-from resnet_course.training.checkpoint import CheckpointError, atomic_write, load_checkpoint, remove_leftovers
+from resnet_course.training.callbacks import TrainingDiverged
+from resnet_course.training.checkpoint import (
+    CheckpointError,
+    ResumeMismatchError,
+    atomic_write,
+    latest_checkpoint,
+    load_checkpoint,
+    remove_leftovers,
+)
 from resnet_course.training.config import TrainConfig
 from resnet_course.training.evaluation import evaluate
 from resnet_course.training.history import History
@@ -136,7 +144,7 @@ def train_config(args: argparse.Namespace, budget: Budget) -> TrainConfig:
         if budget.quick:
             base = base.replace(epochs=budget.epochs)
     flags = {name: getattr(args, name) for name in TRAIN_FLAGS if getattr(args, name) is not None}
-    return base.replace(seed=args.seed, **flags)
+    return base.replace(seed=args.seed if args.seed is not None else 0, **flags)
 
 
 def check_output_folder(out: Path, *, resume: bool, overwrite: bool) -> Path:
@@ -147,6 +155,9 @@ def check_output_folder(out: Path, *, resume: bool, overwrite: bool) -> Path:
     above = next((parent for parent in out.parents if parent.exists()), None)
     if above is not None and not above.is_dir():
         raise CommandError(f"--out {out}: {above} is a file, so no folder can be made inside it")
+    writable = out if out.is_dir() else above
+    if writable is not None and not _may_write(writable):
+        raise CommandError(f"--out {out}: {writable} is read-only; choose a folder you can write to")
     if out.is_dir():
         remove_leftovers(out)
     has_checkpoint = any((out / name).is_file() for name in ("last.pt", "interrupted.pt"))
@@ -159,6 +170,42 @@ def check_output_folder(out: Path, *, resume: bool, overwrite: bool) -> Path:
         raise CommandError(f"--out {out} is not empty ({shown}): continue the run in it with --resume, replace it "
                            "with --overwrite, or choose another folder")
     return out
+
+
+def _may_write(folder: Path) -> bool:
+    """Whether files may be made in ``folder``; a folder without write permission bits counts as
+    read-only even for root (who could write there anyway), as :func:`~resnet_course.data.writable_dir` does."""
+    return os.access(folder, os.W_OK | os.X_OK) and bool(folder.stat().st_mode & 0o222)
+
+
+# What a run records (history.meta) that ``train --resume`` takes when the flag is not given.
+RESUMED_FROM_RECORD = ("model", "data", "recipe", "seed", "image_size", *TRAIN_FLAGS)
+TRAIN_DEFAULTS = {"model": "resnet20", "data": "cifar10", "seed": 0}
+
+
+def settings_to_resume(args: argparse.Namespace, out: Path) -> Path:
+    """``--resume``: every setting not given as a flag is the run's own (its checkpoint records them), so
+    ``train --out DIR --resume`` continues it exactly. A flag that names another network or data set is
+    refused here, before any data is read. Returns the checkpoint the run continues from."""
+    checkpoint, path = latest_checkpoint(out)
+    assert checkpoint is not None and path is not None  # check_output_folder made sure
+    recorded = (checkpoint.get("history") or {}).get("meta") or {}
+    for key in ("model", "data", "image_size") if recorded.get("data") == "hands" else ("model", "data"):
+        given, was = getattr(args, key), recorded.get(key)
+        if given is not None and was is not None and given != was:
+            flag = "--" + key.replace("_", "-")
+            raise ResumeMismatchError(f"--resume: the run in {out} trains {recorded.get('model')} on "
+                                      f"{recorded.get('data')} ({flag} {was}), not {flag} {given}: leave {flag} out "
+                                      "to continue it, or start the new run in another --out")
+    for key in RESUMED_FROM_RECORD:
+        if key == "image_size" and recorded.get("data") != "hands":
+            continue  # recorded for every run, a flag for the hand crops only
+        if getattr(args, key) is None and recorded.get(key) is not None:
+            setattr(args, key, recorded[key])
+    for flag, key in (("subset", "train_images"), ("test_subset", "test_images")):
+        if getattr(args, flag) is None and recorded.get(key) is not None:
+            setattr(args, flag, recorded[key])
+    return path
 
 
 def training_data(args: argparse.Namespace, budget: Budget, options: dict[str, int]) -> tuple[ImageSet, ImageSet]:
@@ -176,13 +223,21 @@ def training_data(args: argparse.Namespace, budget: Budget, options: dict[str, i
 
 def cmd_train(args: argparse.Namespace) -> int:
     budget = current_budget()
-    config = train_config(args, budget)  # an unknown recipe or a bad setting fails here, before any work
     out = check_output_folder(Path(args.out), resume=args.resume, overwrite=args.overwrite)
+    continued = settings_to_resume(args, out) if args.resume else None
+    for key, value in TRAIN_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    config = train_config(args, budget)  # an unknown recipe or a bad setting fails here, before any work
     device = device_option(args.device)
     options = _dataset_options(args.data, args.image_size)
     seed_everything(args.seed)  # before the model is built: the same seed gives the same initial weights
     model = create_model(args.model, num_classes=len(DATASET_CLASSES[args.data]))  # a bad name fails before data loads
     train_set, test_set = training_data(args, budget, options)
+    if config.drop_last and len(train_set) < config.batch_size:
+        raise CommandError(f"--batch-size {config.batch_size} is more than the {len(train_set):,} training images, and "
+                           "the recipe drops incomplete batches, so no step would be left: use a smaller --batch-size "
+                           "or a larger --subset")
     mean, std = normalisation_for(args.data, train_set)
     train_loader = TensorLoader(train_set, batch_size=config.batch_size, mean=mean, std=std, device=device,
                                 seed=args.seed, drop_last=config.drop_last)
@@ -196,14 +251,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     is_main = distributed_info()[0] == 0  # under torchrun one process speaks and writes
     if is_main:
-        print(f"training {args.model} on {train_set.variant}: {len(train_set):,} training / {len(test_set):,} test "
-              f"images, {config.epochs} epoch{'s' if config.epochs != 1 else ''}, device {device_name(device)}")
+        doing = f"continuing {args.model} from {continued}" if continued else f"training {args.model}"
+        print(f"{doing} on {train_set.variant}: {len(train_set):,} training / {len(test_set):,} test images, "
+              f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}, device {device_name(device)}")
         start_output_folder(out, overwrite=args.overwrite)
-    history = fit(model, train_loader, test_loader, config, checkpoint_dir=out, resume=args.resume,
-                  progress="log" if args.no_progress else True, device=device, meta=meta)
-    if is_main:
-        write_run(out, history)
+    try:
+        history = fit(model, train_loader, test_loader, config, checkpoint_dir=out, resume=args.resume,
+                      progress="log" if args.no_progress else True, device=device, meta=meta)
+        if is_main:
+            write_run(out, history)
+    except KeyboardInterrupt as stop:
+        if getattr(stop, "checkpoint", None) is None and (out / "last.pt").is_file():
+            stop.checkpoint = out / "last.pt"  # Ctrl-C after the last epoch, while writing history.json
+        raise
+    except TrainingDiverged as error:
+        raise RunStopped(f"training diverged: the loss became NaN or infinite at step {error.step + 1} of epoch "
+                         f"{error.epoch + 1} (lr {error.lr:.4g}); {saved_so_far(out)} Train again with a smaller --lr "
+                         "or with --warmup-epochs 1 (in another --out, or with --overwrite)") from error
+    except OSError as error:  # a full disk, a folder made read-only meanwhile, a file system gone away
+        raise RunStopped(f"{error_line(error)}; {saved_so_far(out)} Once that is fixed, continue with: "
+                         f"{resume_command(args.argv)}") from error
     return 0
+
+
+class RunStopped(Exception):
+    """Training stopped by a fault after it began; the message says what is safe and how to continue."""
+
+
+def saved_so_far(out: Path) -> str:
+    """What of the run is safe on disk, in words."""
+    if not (out / "last.pt").is_file():
+        return "no epoch had finished, so nothing of the run was saved."
+    epochs = len((load_checkpoint(out / "last.pt").get("history") or {}).get("train_loss") or [])
+    return f"{out / 'last.pt'} holds the last finished epoch ({epochs}), intact."
 
 
 def start_output_folder(out: Path, *, overwrite: bool) -> None:
@@ -360,9 +440,9 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         description="Train a network with SGD and write history.json, best.pt, last.pt and metadata.json to --out. "
                     "Without --epochs, quick mode trains briefly on a subset and full mode uses the full budget.",
     )
-    train.add_argument("--model", default="resnet20",
-                       help="a name from 'resnet-course list-models' (default: resnet20)")
-    train.add_argument("--data", default="cifar10", choices=DATASETS, help="the data set (default: cifar10)")
+    train.add_argument("--model", help="a name from 'resnet-course list-models' (default: resnet20; with --resume, "
+                                        "the run's)")
+    train.add_argument("--data", choices=DATASETS, help="the data set (default: cifar10; with --resume, the run's)")
     train.add_argument("--out", required=True, help="folder for history.json, best.pt, last.pt and metadata.json "
                                                     "(must be empty unless --resume or --overwrite)")
     train.add_argument("--recipe", metavar="NAME",
@@ -386,13 +466,14 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--test-subset", type=positive_int, help="evaluate on this many test images")
     train.add_argument("--image-size", type=positive_int,
                        help="side of the hand crops in pixels (hands only; default 64)")
-    train.add_argument("--seed", type=non_negative_int, default=0,
+    train.add_argument("--seed", type=non_negative_int,
                        help="seeds the initial weights, the subsets and the batch order (default: 0)")
     train.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
     train.add_argument("--data-root", help="data folder (default: $RESNET_COURSE_DATA)")
     again = train.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
-                       help="continue the run in --out from its last checkpoint, with the same settings")
+                       help="continue the run in --out from its last checkpoint, with its settings (a flag may "
+                            "only add epochs)")
     again.add_argument("--overwrite", action="store_true", help="replace the run in --out (its files are deleted)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (still one line per epoch)")
     train.set_defaults(run=cmd_train)
@@ -477,7 +558,8 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
 
 # Errors the command anticipates (bad names and values, missing or damaged files, divergence):
 # one line each. Anything else is a bug and keeps its traceback.
-ANTICIPATED = (CommandError, ValueError, OSError, FloatingPointError, CheckpointError, torch.cuda.OutOfMemoryError)
+ANTICIPATED = (CommandError, ValueError, OSError, FloatingPointError, CheckpointError, RunStopped,
+               torch.cuda.OutOfMemoryError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -487,6 +569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    args.argv = argv
     try:
         return args.run(args)
     except KeyboardInterrupt as stop:
@@ -520,11 +603,16 @@ def interrupted_message(command: str, argv: Sequence[str], stop: BaseException) 
     checkpoint = getattr(stop, "checkpoint", None)
     if checkpoint is None:
         return f"resnet-course {command}: interrupted; nothing was saved"
-    words = [word for word in argv if word not in ("--overwrite", "--debug")]
-    if command == "train" and "--resume" not in words:
-        words.append("--resume")
     return (f"resnet-course {command}: interrupted; the run can continue from {checkpoint}. "
-            f"Continue it with: {shlex.join(['resnet-course', *words])}")
+            f"Continue it with: {resume_command(argv)}")
+
+
+def resume_command(argv: Sequence[str]) -> str:
+    """The command line that continues a stopped ``train``: the same one, with ``--resume`` for ``--overwrite``."""
+    words = [word for word in argv if word not in ("--overwrite", "--debug")]
+    if words[:1] == ["train"] and "--resume" not in words:
+        words.append("--resume")
+    return shlex.join(["resnet-course", *words])
 
 
 if __name__ == "__main__":

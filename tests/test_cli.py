@@ -4,7 +4,10 @@ reported with the command that continues."""
 
 from __future__ import annotations
 
+import errno
+import io
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -14,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import resnet_course.training.checkpoint as checkpoint_module
 from resnet_course import cli
 from resnet_course.cli import main
 from resnet_course.experiments.speed import throughput_comparison
@@ -267,3 +271,233 @@ def test_damaged_or_foreign_checkpoints_are_one_line(tiny_run: Path, tmp_path: P
     torch.save(load_checkpoint(tiny_run / "best.pt")["model"], bare)  # weights alone: which data?
     assert main(["evaluate", str(bare)]) == 2
     assert "does not say which network and data" in one_line(capsys.readouterr().err)
+
+
+# ----------------------------------------------------------------------------------------
+# Hardening beyond the issue's list: what a student or an instructor hits
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    """The tiny run's two epochs in one go: what every stopped-and-continued run must equal."""
+    out = tmp_path_factory.mktemp("straight") / "run"
+    assert tiny_train(out, data_root, "--epochs", "2") == 0
+    return out
+
+
+def same_history(a: Path, b: Path) -> bool:
+    first, second = (json.loads((run / "history.json").read_text()) for run in (a, b))
+    return all(first[key] == second[key] for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"))
+
+
+def test_resume_alone_continues_with_the_runs_own_settings(tmp_path: Path, straight_run: Path, data_root: Path,
+                                                          monkeypatch, capsys) -> None:
+    """The docstring's 'train --out DIR --resume': the network, data, subsets and settings come from the run."""
+    real_fit = cli.fit
+
+    def ctrl_c_after_epoch_1(*args, **kwargs):
+        return real_fit(*args, on_epoch_end=lambda epoch, history: (_ for _ in ()).throw(KeyboardInterrupt),
+                        **kwargs)
+
+    monkeypatch.setattr(cli, "fit", ctrl_c_after_epoch_1)
+    out = tmp_path / "run"
+    assert tiny_train(out, data_root, "--epochs", "2") == 130
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--data-root", str(data_root), "--device", "cpu",
+                 "--no-progress"]) == 0
+    assert f"continuing resnet8 from {out / 'last.pt'}" in capsys.readouterr().out
+    meta = json.loads((out / "metadata.json").read_text())
+    assert (meta["model"], meta["train_images"], meta["test_images"], meta["batch_size"]) == ("resnet8", 100, 50, 50)
+    assert same_history(out, straight_run)  # as if it had never stopped
+
+
+@pytest.mark.parametrize("flag, value", [("--model", "resnet20"), ("--data", "hands")])
+def test_resume_with_another_network_or_data_is_refused_before_reading_data(finished: Path, tmp_path: Path,
+                                                                           capsys, flag: str, value: str) -> None:
+    before = run_files(finished)
+    argv = ["train", "--out", str(finished), "--resume", flag, value, "--data-root", str(tmp_path / "no-data")]
+    assert main(argv) == 1  # no data there: a refusal after reading data would be another error
+    err = one_line(capsys.readouterr().err)
+    assert f"the run in {finished} trains resnet8 on cifar10" in err and f"leave {flag} out" in err
+    assert "create_model" not in err and "resume=False" not in err  # the command's words, not the Python API's
+    assert run_files(finished) == before
+
+
+def test_a_read_only_output_folder_is_refused_before_any_work(finished: Path, tmp_path: Path, data_root: Path,
+                                                             capsys) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    before = run_files(finished)
+    finished.chmod(0o555)
+    try:
+        assert tiny_train(locked / "run", data_root, "--epochs", "1") == 2
+        assert f"--out {locked / 'run'}: {locked} is read-only" in one_line(capsys.readouterr().err)
+        assert tiny_train(finished, data_root, "--epochs", "2", "--resume") == 2  # a whole epoch would be lost
+        assert f"{finished} is read-only" in one_line(capsys.readouterr().err)
+    finally:
+        locked.chmod(0o755)
+        finished.chmod(0o755)
+    assert not (locked / "run").exists() and run_files(finished) == before
+
+
+def test_a_batch_larger_than_the_training_images_is_named(tmp_path: Path, data_root: Path, capsys) -> None:
+    """The fast recipe drops incomplete batches: 100 images at batch 512 would train no step at all."""
+    argv = ["train", "--out", str(tmp_path / "run"), "--recipe", "fast", "--model", "resnet8", "--subset", "100",
+            "--epochs", "1", "--data-root", str(data_root), "--device", "cpu", "--no-progress"]
+    assert main(argv) == 2
+    err = one_line(capsys.readouterr().err)
+    assert "--batch-size 512 is more than the 100 training images" in err and "smaller --batch-size" in err
+    assert not (tmp_path / "run").exists()
+
+
+class FullDisk(io.FileIO):
+    """A file on a disk that fills up after ``room`` bytes: the next write raises ENOSPC, as a real one does."""
+
+    room = 4096
+
+    def write(self, data) -> int:
+        if self.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(data)
+
+
+def fill_disk_at(monkeypatch: pytest.MonkeyPatch, name: str, occurrence: int) -> None:
+    """The ``occurrence``-th atomic write of file ``name`` (last.pt, history.json, …) finds the disk full."""
+    seen = []
+
+    def open_(path, mode="r", *args, **kwargs):
+        if "w" in mode and Path(path).name.startswith(f".{name}."):
+            seen.append(path)
+            if len(seen) == occurrence:
+                return io.BufferedWriter(FullDisk(path, "w"))
+        return open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint_module, "open", open_, raising=False)
+
+
+def test_a_full_disk_mid_run_loses_no_finished_epoch(tmp_path: Path, data_root: Path, straight_run: Path,
+                                                     monkeypatch, capsys) -> None:
+    """torch.save turns ENOSPC into a RuntimeError ('enforce fail at inline_container.cc'): it was a traceback."""
+    out = tmp_path / "run"
+    argv = ["train", "--out", str(out), "--data-root", str(data_root), *TINY, "--epochs", "2"]
+    fill_disk_at(monkeypatch, "last.pt", 2)  # epoch 2's checkpoint
+    assert main(argv) == 1
+    err = one_line(capsys.readouterr().err)
+    assert f"No space left on device: {out / 'last.pt'}" in err
+    assert f"{out / 'last.pt'} holds the last finished epoch (1), intact" in err
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1  # the finished epoch, readable
+    monkeypatch.undo()
+    command = shlex.split(err.split("continue with: ")[1])
+    assert command[1:] == [*argv, "--resume"] and main(command[1:]) == 0
+    assert same_history(out, straight_run)
+
+
+def test_a_full_disk_while_writing_history_keeps_the_run(tmp_path: Path, data_root: Path, monkeypatch,
+                                                          capsys) -> None:
+    out = tmp_path / "run"
+    fill_disk_at(monkeypatch, "history.json", 1)
+    monkeypatch.setattr(FullDisk, "room", 10)
+    assert tiny_train(out, data_root, "--epochs", "1") == 1
+    err = one_line(capsys.readouterr().err)
+    assert f"No space left on device: {out / 'history.json'}" in err and "holds the last finished epoch (1)" in err
+    monkeypatch.undo()
+    assert main(shlex.split(err.split("continue with: ")[1])[1:]) == 0  # nothing left to train: writes the files
+    assert len(json.loads((out / "history.json").read_text())["train_loss"]) == 1
+
+
+def test_ctrl_c_after_the_last_epoch_points_at_the_finished_run(tmp_path: Path, data_root: Path, monkeypatch,
+                                                                 capsys) -> None:
+    """Ctrl-C while history.json is written: the run is finished, not 'nothing was saved'."""
+    out = tmp_path / "run"
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "write_run", ctrl_c)
+    assert tiny_train(out, data_root, "--epochs", "1") == 130
+    err = one_line(capsys.readouterr().err)
+    assert f"the run can continue from {out / 'last.pt'}" in err and "nothing was saved" not in err
+    monkeypatch.undo()
+    assert main(shlex.split(err.split("Continue it with: ")[1])[1:]) == 0
+    assert len(json.loads((out / "history.json").read_text())["train_loss"]) == 1
+
+
+def test_ctrl_c_while_the_data_is_read_changes_nothing(finished: Path, data_root: Path, monkeypatch,
+                                                       capsys) -> None:
+    before = run_files(finished)
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "load_dataset", ctrl_c)
+    assert tiny_train(finished, data_root, "--epochs", "2", "--resume") == 130
+    assert one_line(capsys.readouterr().err) == "resnet-course train: interrupted; nothing was saved"
+    assert run_files(finished) == before
+
+
+def test_divergence_is_one_line_in_the_commands_words(tmp_path: Path, data_root: Path, capsys) -> None:
+    assert tiny_train(tmp_path / "run", data_root, "--epochs", "1", "--lr", "1e30") == 1
+    err = one_line(capsys.readouterr().err)
+    assert "training diverged" in err and "nothing of the run was saved" in err
+    assert "smaller --lr" in err and "--warmup-epochs 1" in err
+    assert "warmup_epochs=" not in err and "grad_clip" not in err  # Python's words, not the command's
+
+
+@pytest.mark.parametrize("how", ["--data-root", "RESNET_COURSE_DATA"])
+def test_a_data_folder_that_is_a_file_is_named_as_such(tmp_path: Path, monkeypatch, capsys, how: str) -> None:
+    """It was reported as 'the folder is read-only' (a download was tried into it)."""
+    (tmp_path / "data").write_text("not a folder")
+    argv = ["train", "--out", str(tmp_path / "run"), "--model", "resnet8", "--device", "cpu"]
+    if how == "--data-root":
+        argv += ["--data-root", str(tmp_path / "data")]
+    else:
+        monkeypatch.setenv("RESNET_COURSE_DATA", str(tmp_path / "data"))
+    assert main(argv) == 1
+    err = one_line(capsys.readouterr().err)
+    assert f"the data folder {tmp_path / 'data'}" in err and "is a file" in err and "read-only" not in err
+    assert ("(from $RESNET_COURSE_DATA)" in err) == (how == "RESNET_COURSE_DATA")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+@pytest.mark.parametrize("device, expected", [("cuda", "device 'cuda': this machine has no CUDA GPU; use cpu"),
+                                              ("gpu", "unknown device 'gpu': use cpu, cuda or cuda:N")])
+def test_an_unusable_device_is_a_usage_error(tiny_run: Path, tmp_path: Path, monkeypatch, capsys, command: str,
+                                             device: str, expected: str) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU machine, wherever the test runs
+    target = ["--out", str(tmp_path / "run"), "--model", "resnet8"] if command == "train" else [
+        str(tiny_run / "best.pt")]
+    assert main([command, *target, "--device", device]) == 2
+    assert one_line(capsys.readouterr().err) == f"resnet-course {command}: error: --device: {expected}"
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("argv, status, expected", [
+    (["train", "--model", "resnt20"], 1, "unknown model 'resnt20'. Did you mean resnet20"),
+    (["train", "--recipe", "Fats"], 1, "unknown recipe 'Fats'. Did you mean 'fast'?"),
+    (["experiment", "lesoin"], 2, "invalid choice: 'lesoin' (choose from"),
+    (["experiment", "zoo", "--only", "resnt20"], 1, "not in the zoo: resnt20 (did you mean resnet20?)"),
+])
+def test_a_near_miss_name_gets_a_suggestion(tmp_path: Path, capsys, argv: list[str], status: int,
+                                            expected: str) -> None:
+    argv = [*argv, "--out", str(tmp_path / "run")] if argv[0] == "train" else [*argv, "--runs-dir", str(tmp_path)]
+    if status == 2:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+    else:
+        assert main(argv) == status
+    assert expected in one_line(capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_quick_mode_value_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("RESNET_COURSE_QUICK", "maybe")
+    assert main(["train", "--out", str(tmp_path / "run")]) == 1
+    err = one_line(capsys.readouterr().err)
+    assert "RESNET_COURSE_QUICK must be 1 (quick) or 0 (full), not 'maybe'" in err
+    assert not (tmp_path / "run").exists()

@@ -19,6 +19,7 @@ and, for the networks the chapters load (:data:`WEIGHTS_STORED`), ``results/zoo/
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
 from pathlib import Path
@@ -177,7 +178,9 @@ def run_zoo(
     names = list(only) if only else list(ZOO)
     unknown = [n for n in names if n not in ZOO]
     if unknown:
-        raise ValueError(f"not in the zoo: {', '.join(unknown)}; the zoo has {', '.join(ZOO)}")
+        close = [match for n in unknown for match in difflib.get_close_matches(n, list(ZOO), n=1)]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ValueError(f"not in the zoo: {', '.join(unknown)}{hint}; the zoo has {', '.join(ZOO)}")
     train_set = cifar10_split("train", subset, seed=seed, data_root=data_root)
     test_set = cifar10_split("test", test_subset, seed=seed, data_root=data_root)
     return [train_zoo_network(n, train_set, test_set, recipe=recipe, seed=seed, device=device,

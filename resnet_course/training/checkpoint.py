@@ -118,24 +118,49 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 # ----------------------------------------------------------------------------------------
 
 
+class _RememberingFile:
+    """A file that remembers the ``OSError`` a write raised: ``torch.save`` turns it into an unhelpful
+    ``RuntimeError`` ("enforce fail at inline_container.cc ... unexpected pos"), a full disk included."""
+
+    def __init__(self, file: Any) -> None:
+        self.file, self.error = file, None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.file, name)
+
+
 def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     """Write through a temporary file in the same folder, then rename it over ``path``.
 
     ``os.replace`` is atomic: a reader (or a crash, or Ctrl-C) sees the old file or the
     new one, never half of one. A process killed mid-write (``kill -9``) leaves its
     ``.<name>.<pid>.tmp`` behind; :func:`remove_leftovers` deletes it at the next start.
+    A write that fails for want of space or permission raises the ``OSError`` itself
+    (never ``torch.save``'s ``RuntimeError`` about it), naming ``path`` when it named no file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    file = None
     try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
+        with open(tmp, "wb") as raw:
+            file = _RememberingFile(raw)
+            write(file)
+            raw.flush()
+            os.fsync(raw.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
-        raise
+        failed = file.error if file is not None and file.error is not None else error
+        if not isinstance(failed, OSError) or (failed is error and failed.filename is not None):
+            raise
+        raise type(failed)(failed.errno, failed.strerror or str(failed), str(path)) from error
 
 
 def atomic_copy(source: Path, target: Path) -> None:
