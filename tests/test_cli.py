@@ -4,10 +4,7 @@ reported with the command that continues."""
 
 from __future__ import annotations
 
-import errno
-import io
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -17,7 +14,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import resnet_course.training.checkpoint as checkpoint_module
 from resnet_course import cli
 from resnet_course.cli import main
 from resnet_course.experiments.speed import throughput_comparison
@@ -353,37 +349,12 @@ def test_a_batch_larger_than_the_training_images_is_named(tmp_path: Path, data_r
     assert not (tmp_path / "run").exists()
 
 
-class FullDisk(io.FileIO):
-    """A file on a disk that fills up after ``room`` bytes: the next write raises ENOSPC, as a real one does."""
-
-    room = 4096
-
-    def write(self, data) -> int:
-        if self.tell() + len(data) > self.room:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return super().write(data)
-
-
-def fill_disk_at(monkeypatch: pytest.MonkeyPatch, name: str, occurrence: int) -> None:
-    """The ``occurrence``-th atomic write of file ``name`` (last.pt, history.json, …) finds the disk full."""
-    seen = []
-
-    def open_(path, mode="r", *args, **kwargs):
-        if "w" in mode and Path(path).name.startswith(f".{name}."):
-            seen.append(path)
-            if len(seen) == occurrence:
-                return io.BufferedWriter(FullDisk(path, "w"))
-        return open(path, mode, *args, **kwargs)
-
-    monkeypatch.setattr(checkpoint_module, "open", open_, raising=False)
-
-
 def test_a_full_disk_mid_run_loses_no_finished_epoch(tmp_path: Path, data_root: Path, straight_run: Path,
-                                                     monkeypatch, capsys) -> None:
+                                                     full_disk, monkeypatch, capsys) -> None:
     """torch.save turns ENOSPC into a RuntimeError ('enforce fail at inline_container.cc'): it was a traceback."""
     out = tmp_path / "run"
     argv = ["train", "--out", str(out), "--data-root", str(data_root), *TINY, "--epochs", "2"]
-    fill_disk_at(monkeypatch, "last.pt", 2)  # epoch 2's checkpoint
+    full_disk("last.pt", 2)  # epoch 2's checkpoint
     assert main(argv) == 1
     err = one_line(capsys.readouterr().err)
     assert f"No space left on device: {out / 'last.pt'}" in err
@@ -396,11 +367,10 @@ def test_a_full_disk_mid_run_loses_no_finished_epoch(tmp_path: Path, data_root: 
     assert same_history(out, straight_run)
 
 
-def test_a_full_disk_while_writing_history_keeps_the_run(tmp_path: Path, data_root: Path, monkeypatch,
+def test_a_full_disk_while_writing_history_keeps_the_run(tmp_path: Path, data_root: Path, full_disk, monkeypatch,
                                                           capsys) -> None:
     out = tmp_path / "run"
-    fill_disk_at(monkeypatch, "history.json", 1)
-    monkeypatch.setattr(FullDisk, "room", 10)
+    full_disk("history.json", room=10)
     assert tiny_train(out, data_root, "--epochs", "1") == 1
     err = one_line(capsys.readouterr().err)
     assert f"No space left on device: {out / 'history.json'}" in err and "holds the last finished epoch (1)" in err

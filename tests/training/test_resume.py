@@ -5,6 +5,7 @@ Tiny network, tiny synthetic data, one CPU thread (the helpers are test_train.py
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -209,3 +210,17 @@ def test_one_device_resolver() -> None:
             resolve_device("cuda")
     else:
         assert resolve_device("cuda").index is not None  # this process's GPU, by number
+
+
+def test_a_full_disk_during_a_checkpoint_write_raises_the_oserror_and_keeps_the_last_one(data, tmp_path: Path,
+                                                                                       full_disk) -> None:
+    """torch.save reports ENOSPC as 'RuntimeError: [enforce fail at inline_container.cc] unexpected pos';
+    atomic_write raises the OSError itself, naming the file, and the previous checkpoint stays whole."""
+    config = TrainConfig(epochs=2, lr=0.05)
+    fit(tiny(), TinyLoader(*data[:2]), config=config.replace(epochs=1), checkpoint_dir=tmp_path, **QUIET)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    full_disk("last.pt")
+    with pytest.raises(OSError) as caught:
+        fit(tiny(), TinyLoader(*data[:2]), config=config, checkpoint_dir=tmp_path, resume=True, **QUIET)
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(tmp_path / "last.pt")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temporary file, epoch 1 intact
