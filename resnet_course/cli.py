@@ -26,18 +26,20 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
 from resnet_course.budget import Budget, current_budget
-from resnet_course.data.cifar10 import CIFAR10_CLASSES
+from resnet_course.data.cifar10 import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from resnet_course.data.hands import HANDS_CLASSES
 from resnet_course.data.imageset import ImageSet
 from resnet_course.data.loaders import TensorLoader
 from resnet_course.data.registry import DATASETS, load_dataset, normalisation_for
+from resnet_course.data.safety import sha256_file
 from resnet_course.experiments.provenance import device_name, run_metadata
 from resnet_course.nn.registry import create_model, list_models
+from resnet_course.nn.weights import WEIGHTS
 from resnet_course.training.callbacks import TrainingDiverged
 from resnet_course.training.checkpoint import (
     CheckpointError,
@@ -316,41 +318,68 @@ def _checkpoint_meta(checkpoint: dict, path: Path) -> dict:
     beside = path.parent / "metadata.json"
     if not meta.get("data") and beside.is_file():
         try:
-            meta.update(json.loads(beside.read_text()))
+            recorded = json.loads(beside.read_text())
         except ValueError:
-            raise CommandError(f"{beside} is not valid JSON; restore it or delete it") from None
+            recorded = None
+        if not isinstance(recorded, dict):
+            raise CommandError(f"{beside} is not the metadata a run writes (damaged JSON?); restore it, or move it "
+                               "away and evaluate a checkpoint that carries its own (any written by 'resnet-course "
+                               "train')")
+        meta.update(recorded)
     missing = [key for key in ("data", "image_size", "normalisation") if key not in meta]
     if missing or checkpoint.get("arch") is None:
-        raise CommandError(f"{path} does not say which network and data it was trained on (no "
-                           f"{', '.join(missing) or 'arch'} in it or beside it); use a checkpoint written by "
-                           "'resnet-course train'")
+        bare = " (weights only, and not weights the package pins)" if checkpoint.get("format_version") == 0 else ""
+        raise CommandError(f"{path} does not say which network and data it was trained on{bare}: no "
+                           f"{', '.join(missing) or 'arch'} in it or beside it; use a checkpoint written by "
+                           "'resnet-course train' (best.pt or last.pt)")
     return meta
+
+
+def _pinned_meta(path: Path) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+    """A bare CIFAR-10 weights file the package pins (``results/zoo/resnet20.pt``): network, options and data."""
+    digest = sha256_file(path)
+    for (name, tag), weights in WEIGHTS.items():
+        if weights.sha256.lower() == digest and tag == "cifar10":
+            meta = {"data": "cifar10", "image_size": 32, "data_variant": weights.meta.get("data"),
+                    "normalisation": {"mean": list(CIFAR10_MEAN), "std": list(CIFAR10_STD)}}
+            return name, {"num_classes": 10, **weights.meta.get("options", {})}, meta
+    return None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     path = Path(args.checkpoint)
+    if path.is_dir():
+        inside = [path / name for name in ("best.pt", "last.pt") if (path / name).is_file()]
+        raise CommandError(f"{path} is a folder, not a checkpoint" + (f": evaluate {inside[0]}" if inside else ""))
     if not path.is_file():
         raise CommandError(f"no checkpoint at {path}")
     checkpoint = load_checkpoint(path)
-    meta = _checkpoint_meta(checkpoint, path)
-    model = create_model(checkpoint["arch"], num_classes=checkpoint["num_classes"])
+    pinned = _pinned_meta(path) if checkpoint.get("format_version") == 0 else None
+    if pinned is not None:
+        arch, options, meta = pinned
+    else:
+        meta = _checkpoint_meta(checkpoint, path)
+        arch, options = checkpoint["arch"], {"num_classes": checkpoint["num_classes"]}
+    model = create_model(arch, **options)
     load_checkpoint(path, model)
     device = device_option(args.device)
-    options = {"size": meta["image_size"]} if meta["data"] == "hands" else {}
-    test_set = load_dataset(meta["data"], "test", args.data_root, **options)
+    data_options = {"size": meta["image_size"]} if meta["data"] == "hands" else {}
+    test_set = load_dataset(meta["data"], "test", args.data_root, **data_options)
     if not args.all_test_images and meta.get("test_images", len(test_set)) < len(test_set):
         test_set = test_set.subset(meta["test_images"], seed=meta.get("test_subset_seed", 0))
-    norm = meta["normalisation"]
-    loader = TensorLoader(test_set, batch_size=EVAL_BATCH_SIZE, shuffle=False, augment=False, mean=norm["mean"],
-                          std=norm["std"], device=device)
+    mean, std = meta["normalisation"]["mean"], meta["normalisation"]["std"]
+    if meta.get("data_variant") and meta["data_variant"] != test_set.variant:
+        print(f"note: trained on {meta['data_variant']}, evaluated on {test_set.variant}", file=sys.stderr)
+    loader = TensorLoader(test_set, batch_size=EVAL_BATCH_SIZE, shuffle=False, augment=False, mean=mean,
+                          std=std, device=device)
     result = evaluate(model, loader, tta_flip=args.tta_flip, device=device)
-    report = {"checkpoint": str(path), "model": checkpoint["arch"], "data_variant": test_set.variant,
+    report = {"checkpoint": str(path), "model": arch, "data_variant": test_set.variant,
               "test_images": result["count"], "accuracy": result["accuracy"], "loss": result["loss"],
               "tta_flip": args.tta_flip}
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"{checkpoint['arch']} on {result['count']:,} test images of {test_set.variant}: "
+        print(f"{arch} on {result['count']:,} test images of {test_set.variant}: "
               f"accuracy {result['accuracy']:.2%}, loss {result['loss']:.4f}"
               + (" (flip TTA)" if args.tta_flip else ""))
     return 0

@@ -4,6 +4,7 @@ reported with the command that continues."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import shutil
@@ -17,6 +18,7 @@ import torch
 from resnet_course import cli
 from resnet_course.cli import main
 from resnet_course.experiments.speed import throughput_comparison
+from resnet_course.nn.weights import WEIGHTS, Weights
 from resnet_course.training.checkpoint import load_checkpoint
 
 METADATA_KEYS = {"model", "data", "data_variant", "epochs", "batch_size", "schedule", "device", "torch",
@@ -471,3 +473,57 @@ def test_an_unknown_quick_mode_value_is_one_line(tmp_path: Path, monkeypatch, ca
     err = one_line(capsys.readouterr().err)
     assert "RESNET_COURSE_QUICK must be 1 (quick) or 0 (full), not 'maybe'" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def mini_data(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    """A CIFAR-10 JPEG copy of 3 test images per class: enough for evaluate, quick to decode."""
+    root = tmp_path_factory.mktemp("mini_data")
+    for name in sorted(p.name for p in (data_root / "cifar10-jpg" / "test").iterdir()):
+        (root / "cifar10-jpg" / "test" / name).mkdir(parents=True)
+        for source in sorted((data_root / "cifar10-jpg" / "test" / name).iterdir())[:3]:
+            shutil.copyfile(source, root / "cifar10-jpg" / "test" / name / source.name)
+    return root
+
+
+def test_evaluate_a_run_folder_points_at_its_checkpoint(tiny_run: Path, capsys) -> None:
+    assert main(["evaluate", str(tiny_run)]) == 2
+    assert one_line(capsys.readouterr().err).endswith(f"{tiny_run} is a folder, not a checkpoint: "
+                                                      f"evaluate {tiny_run / 'best.pt'}")
+
+
+def test_evaluate_a_file_that_is_no_checkpoint_does_not_say_delete_it(tiny_run: Path, capsys) -> None:
+    """history.json given by mistake: it was 'truncated or corrupt ...; delete it'."""
+    before = (tiny_run / "history.json").read_bytes()
+    assert main(["evaluate", str(tiny_run / "history.json")]) == 1
+    err = one_line(capsys.readouterr().err)
+    assert "is not a PyTorch checkpoint at all (it looks like JSON)" in err and "best.pt or last.pt" in err
+    assert "delete" not in err and (tiny_run / "history.json").read_bytes() == before
+
+
+def test_evaluate_pinned_weights_of_the_zoo(tiny_run: Path, tmp_path: Path, mini_data: Path, monkeypatch,
+                                           capsys) -> None:
+    """results/zoo/resnet20.pt is a bare state dict: the pinned SHA-256 says which network and data it is."""
+    bare = tmp_path / "resnet8.pt"
+    torch.save(load_checkpoint(tiny_run / "best.pt")["model"], bare)
+    digest = hashlib.sha256(bare.read_bytes()).hexdigest()
+    assert main(["evaluate", str(bare), "--data-root", str(mini_data)]) == 2  # not pinned: which network?
+    err = one_line(capsys.readouterr().err)
+    assert "does not say which network and data" in err and "not weights the package pins" in err
+    monkeypatch.setitem(WEIGHTS, ("resnet8", "cifar10"), Weights("resnet8.pt", digest, {"num_classes": 10}))
+    assert main(["evaluate", str(bare), "--json", "--data-root", str(mini_data)]) == 0
+    pinned = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["evaluate", str(tiny_run / "best.pt"), "--json", "--all-test-images", "--data-root",
+                 str(mini_data)]) == 0
+    checkpoint = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert pinned["model"] == "resnet8" and pinned["test_images"] == checkpoint["test_images"] == 30
+    assert (pinned["accuracy"], pinned["loss"]) == (checkpoint["accuracy"], checkpoint["loss"])
+
+
+def test_evaluate_with_damaged_metadata_beside_a_bare_checkpoint(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """A metadata.json that is JSON but not a dict was a TypeError traceback."""
+    torch.save(load_checkpoint(tiny_run / "best.pt")["model"], tmp_path / "bare.pt")
+    for text in ("[1, 2]", "{not json"):
+        (tmp_path / "metadata.json").write_text(text)
+        assert main(["evaluate", str(tmp_path / "bare.pt")]) == 2
+        assert f"{tmp_path / 'metadata.json'} is not the metadata a run writes" in one_line(capsys.readouterr().err)

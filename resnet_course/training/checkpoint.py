@@ -297,6 +297,17 @@ def _strip_prefixes(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
     return state_dict
 
 
+def _looks_like(start: bytes) -> str:
+    """What the first bytes of a file that is not a checkpoint suggest it is, in words."""
+    if start.lstrip()[:1] in (b"{", b"["):
+        return "it looks like JSON"
+    try:
+        start.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"it starts with the bytes {start[:8]!r}"
+    return "it looks like text"
+
+
 def _read_checkpoint(path: Path, map_location: Any) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {path}")
@@ -304,11 +315,18 @@ def _read_checkpoint(path: Path, map_location: Any) -> dict[str, Any]:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
         refused = "weights_only" in str(error) or "Weights only" in str(error)
+        with open(path, "rb") as file:
+            start = file.read(64)
         if refused and zipfile.is_zipfile(path):  # a whole file of torch.save's, with objects beyond tensors
             reason = (
                 "it holds objects that weights_only=True loading refuses, so it was not written by "
                 "resnet_course.training.save_checkpoint; if you trust its source, open it with "
                 "torch.load(path, weights_only=False)"
+            )
+        elif start and not start.startswith((b"PK", b"\x80")):  # neither torch.save's zip nor its older pickle format
+            reason = (
+                f"it is not a PyTorch checkpoint at all ({_looks_like(start)}); give the .pt file a run wrote "
+                "(best.pt or last.pt)"
             )
         else:
             reason = (
