@@ -38,6 +38,7 @@ from resnet_course.data.loaders import TensorLoader
 from resnet_course.data.registry import DATASETS, load_dataset, normalisation_for
 from resnet_course.data.safety import sha256_file
 from resnet_course.experiments.provenance import device_name, run_metadata
+from resnet_course.experiments.results import result_path
 from resnet_course.nn.registry import create_model, list_models
 from resnet_course.nn.weights import WEIGHTS
 from resnet_course.training.callbacks import TrainingDiverged
@@ -388,9 +389,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- experiment, bench
 
 
+def check_finished_result(args: argparse.Namespace, experiments: Sequence[str]) -> None:
+    """A finished result (the book's reference, or a long run of yours) is replaced only with ``--overwrite``."""
+    if args.name == "zoo":
+        if args.overwrite:
+            raise CommandError("--overwrite does not apply to zoo: finished networks are skipped; move a network's "
+                               "results/zoo/<name>.* away to train it again")
+        return
+    path = Path(args.out) if args.name in experiments and args.out else result_path(args.name, args.results_dir)
+    if path.exists() and not args.overwrite:
+        try:
+            meta = json.loads(path.read_text()).get("meta", {})
+            made = f" (made {meta.get('date', '?')[:10]} on {meta.get('device', '?')})"
+        except (ValueError, AttributeError):
+            made = ""
+        elsewhere = "--out" if args.name in experiments else "--results-dir"
+        raise CommandError(f"{path} holds a finished run{made}: replace it with --overwrite, or write the new one "
+                           f"elsewhere with {elsewhere}")
+
+
 def cmd_experiment(args: argparse.Namespace) -> int:
     from resnet_course.experiments.reference import EXPERIMENTS, run_experiment
 
+    check_finished_result(args, list(EXPERIMENTS))
     device = device_option(args.device)
     amp = {None: None, "off": False}.get(args.amp, args.amp)
     common = {"seed": args.seed, "device": device, "data_root": args.data_root}
@@ -560,6 +581,8 @@ def _add_experiment(commands: argparse._SubParsersAction) -> None:
     experiment.add_argument("--runs-dir", default="runs",
                             help="zoo: folder of the per-epoch checkpoints that let a stopped run resume "
                                  "(default: runs/)")
+    experiment.add_argument("--overwrite", action="store_true",
+                            help="replace a finished result of the same name (otherwise refused)")
     experiment.add_argument("--no-progress", action="store_true")
     experiment.set_defaults(run=cmd_experiment)
 

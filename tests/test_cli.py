@@ -527,3 +527,18 @@ def test_evaluate_with_damaged_metadata_beside_a_bare_checkpoint(tiny_run: Path,
         (tmp_path / "metadata.json").write_text(text)
         assert main(["evaluate", str(tmp_path / "bare.pt")]) == 2
         assert f"{tmp_path / 'metadata.json'} is not the metadata a run writes" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("argv, flag", [(["experiment", "lesion", "--results-dir", "{folder}"], "--results-dir"),
+                                        (["experiment", "degradation", "--out", "{folder}/lesion.json"], "--out")])
+def test_a_finished_experiment_result_is_not_replaced_unless_asked(tmp_path: Path, capsys, argv: list[str],
+                                                                   flag: str) -> None:
+    """'experiment lesion --test-subset 200' replaced the book's reference lesion.json without a word."""
+    result = tmp_path / "lesion.json"
+    result.write_text(json.dumps({"meta": {"date": "2026-11-23T10:00:00", "device": "NVIDIA H100"}, "runs": {}}))
+    before = result.read_bytes()
+    assert main([word.format(folder=tmp_path) for word in argv] + ["--data-root", str(tmp_path / "none")]) == 2
+    err = one_line(capsys.readouterr().err)
+    assert f"{result} holds a finished run (made 2026-11-23 on NVIDIA H100)" in err
+    assert "--overwrite" in err and flag in err
+    assert result.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["lesion.json"]
