@@ -224,3 +224,16 @@ def test_a_full_disk_during_a_checkpoint_write_raises_the_oserror_and_keeps_the_
         fit(tiny(), TinyLoader(*data[:2]), config=config, checkpoint_dir=tmp_path, resume=True, **QUIET)
     assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(tmp_path / "last.pt")
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temporary file, epoch 1 intact
+
+
+def test_another_batch_size_after_a_mid_epoch_stop_is_refused(data, tmp_path: Path) -> None:
+    """The issue's case: the replayed epoch would be cut into other batches than the ones already trained."""
+    config = TrainConfig(epochs=2, lr=0.05)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny(), Interrupting(TinyLoader(*data[:2]), epoch=0, step=3), config=config, checkpoint_dir=tmp_path,
+            **QUIET)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ResumeMismatchError, match=r"interrupted\.pt: cannot resume .*batch_size 32 -> 64"):
+        fit(tiny(), TinyLoader(*data[:2], batch_size=64), config=config, checkpoint_dir=tmp_path, resume=True,
+            **QUIET)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
