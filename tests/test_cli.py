@@ -437,7 +437,8 @@ def test_a_data_folder_that_is_a_file_is_named_as_such(tmp_path: Path, monkeypat
 
 @pytest.mark.parametrize("command", ["train", "evaluate"])
 @pytest.mark.parametrize("device, expected", [("cuda", "device 'cuda': this machine has no CUDA GPU; use cpu"),
-                                              ("gpu", "unknown device 'gpu': use cpu, cuda or cuda:N")])
+                                              ("gpu", "unknown device 'gpu': use cpu, cuda or cuda:N")],
+                         ids=["cuda-without-gpu", "unknown-device"])
 def test_an_unusable_device_is_a_usage_error(tiny_run: Path, tmp_path: Path, monkeypatch, capsys, command: str,
                                              device: str, expected: str) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU machine, wherever the test runs
@@ -450,10 +451,11 @@ def test_an_unusable_device_is_a_usage_error(tiny_run: Path, tmp_path: Path, mon
 
 @pytest.mark.parametrize("argv, status, expected", [
     (["train", "--model", "resnt20"], 1, "unknown model 'resnt20'. Did you mean resnet20"),
+    (["train", "--model", "resnet-20"], 1, "(the command: resnet-course list-models)"),
     (["train", "--recipe", "Fats"], 1, "unknown recipe 'Fats'. Did you mean 'fast'?"),
     (["experiment", "lesoin"], 2, "invalid choice: 'lesoin' (choose from"),
     (["experiment", "zoo", "--only", "resnt20"], 1, "not in the zoo: resnt20 (did you mean resnet20?)"),
-])
+], ids=["model", "model-list-models", "recipe", "experiment", "zoo-only"])
 def test_a_near_miss_name_gets_a_suggestion(tmp_path: Path, capsys, argv: list[str], status: int,
                                             expected: str) -> None:
     argv = [*argv, "--out", str(tmp_path / "run")] if argv[0] == "train" else [*argv, "--runs-dir", str(tmp_path)]
@@ -530,7 +532,8 @@ def test_evaluate_with_damaged_metadata_beside_a_bare_checkpoint(tiny_run: Path,
 
 
 @pytest.mark.parametrize("argv, flag", [(["experiment", "lesion", "--results-dir", "{folder}"], "--results-dir"),
-                                        (["experiment", "degradation", "--out", "{folder}/lesion.json"], "--out")])
+                                        (["experiment", "degradation", "--out", "{folder}/lesion.json"], "--out")],
+                         ids=["lesion", "degradation-out"])
 def test_a_finished_experiment_result_is_not_replaced_unless_asked(tmp_path: Path, capsys, argv: list[str],
                                                                    flag: str) -> None:
     """'experiment lesion --test-subset 200' replaced the book's reference lesion.json without a word."""

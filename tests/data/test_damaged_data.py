@@ -205,6 +205,8 @@ def test_a_valid_miniature_loads(tmp_path: Path) -> None:
         (HEADER + "../../secret.jpg,80,60,2-hand,10,10,40,50\n", 2, "not a plain file name"),
         (HEADER + "a.jpg,80,60,2-hand,10,10,40,nan\n", 2, "ymax is 'nan', not a number"),
     ],
+    ids=["missing-column", "not-a-number", "zero-width", "no-rows", "inverted-box", "box-outside-photo",
+         "negative-corner", "unknown-class", "empty-cell", "path-in-file-name", "nan"],
 )
 def test_a_bad_label_file_is_one_error_naming_file_and_line(
     tmp_path: Path, csv_text: str, line: int, message: str

@@ -80,7 +80,7 @@ def test_keywords_and_a_config_train_the_same(data) -> None:
     ({"schedule": "paper", "label_smoothing": 0.1}, ["schedule 'constant' -> 'paper'", "label_smoothing 0.0 -> 0.1"]),
     ({"seed": 1}, ["seed 0 -> 1"]),
     ({"epochs": 1}, ["epochs 1 is fewer than the 2 epoch(s) it has begun"]),
-])
+], ids=["lr", "schedule-and-label-smoothing", "seed", "fewer-epochs"])
 def test_resuming_with_other_settings_is_refused_naming_them(data, tmp_path: Path, changes, named) -> None:
     config = TrainConfig(epochs=3, lr=0.05, schedule="constant")
     with pytest.raises(KeyboardInterrupt):
