@@ -241,19 +241,21 @@ def test_a_data_folder_that_is_a_file_says_so(tmp_path: Path, monkeypatch: pytes
 
 
 def test_ctrl_c_stops_the_decoding_threads_at_once() -> None:
-    """Without it the pool finished every share (tens of seconds for CIFAR-10) before Ctrl-C was seen."""
+    """Without it the threads decoded on after Ctrl-C -- the rest of CIFAR-10, seconds -- and the command's
+    exit waited for them."""
     done: list[int] = []
 
     def work(indices) -> None:
         for i in indices:
             if i == 0:
                 _thread.interrupt_main()  # Ctrl-C, delivered to the main thread as a real one is
-            time.sleep(0.002)
+            time.sleep(0.005)
             done.append(i)
 
     with pytest.raises(KeyboardInterrupt):
         D.parallel(work, 1_000)
-    assert len(done) < 100, f"{len(done)} of 1,000 images decoded after Ctrl-C"
+    time.sleep(0.5)  # the threads' time to decode on, were they not stopped
+    assert len(done) < 20, f"{len(done)} of 1,000 images decoded after Ctrl-C"
 
 
 def _blob() -> dict:
