@@ -212,9 +212,11 @@ def test_bad_output_folders_are_one_line(tmp_path: Path, data_root: Path, capsys
 
 def test_leftovers_of_a_killed_checkpoint_write_are_cleaned(finished: Path, data_root: Path, capsys) -> None:
     leftover = finished / ".last.pt.99999999.tmp"
+    before = run_files(finished)
     leftover.write_bytes(b"half")
     assert tiny_train(finished, data_root) == 2  # refused (not empty), but cleaned at the start anyway
     assert not leftover.exists() and ".tmp" not in capsys.readouterr().err
+    assert run_files(finished) == before  # the finished run's own files untouched
 
 
 def test_ctrl_c_says_where_the_run_is_and_how_to_continue(tmp_path: Path, data_root: Path, monkeypatch,

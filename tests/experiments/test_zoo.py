@@ -75,9 +75,12 @@ def test_a_finished_network_writes_history_finals_and_pinned_weights_then_is_ski
 
 
 def test_a_finished_result_made_with_other_settings_is_not_silently_reused(tiny_sets, tmp_path: Path) -> None:
-    _train(tiny_sets, tmp_path / "results", tmp_path / "runs")
+    path = _train(tiny_sets, tmp_path / "results", tmp_path / "runs")
+    before = {p.name: p.read_bytes() for p in path.parent.iterdir()}
     with pytest.raises(ZooSettingsError, match="other settings"):
         _train(tiny_sets, tmp_path / "results", tmp_path / "runs2", recipe=TINY.with_changes(lr=0.05))
+    assert {p.name: p.read_bytes() for p in path.parent.iterdir()} == before  # the finished result kept
+    assert not (tmp_path / "runs2").exists()  # refused before training
 
 
 def test_a_network_stopped_after_an_epoch_resumes_to_the_same_history(

@@ -99,12 +99,14 @@ def test_resuming_with_other_settings_is_refused_naming_them(data, tmp_path: Pat
 def test_another_batch_size_or_caller_meta_is_refused_too(data, tmp_path: Path) -> None:
     config = TrainConfig(epochs=2, lr=0.05)
     fit(tiny(), TinyLoader(*data[:2]), config=config, checkpoint_dir=tmp_path, meta={"data": "a"}, **QUIET)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     with pytest.raises(ResumeMismatchError, match="batch_size 32 -> 64.*steps_per_epoch 10 -> 5"):
         fit(tiny(), TinyLoader(*data[:2], batch_size=64), config=config, checkpoint_dir=tmp_path, resume=True,
             meta={"data": "a"}, **QUIET)
     with pytest.raises(ResumeMismatchError, match="data 'a' -> 'b'"):
         fit(tiny(), TinyLoader(*data[:2]), config=config, checkpoint_dir=tmp_path, resume=True, meta={"data": "b"},
             **QUIET)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # refused before anything was written
 
 
 def test_more_epochs_are_allowed_and_recorded(data, tmp_path: Path, capsys) -> None:
