@@ -155,10 +155,11 @@ RESUMED_FROM_RECORD = ("model", "data", "recipe", "seed", "image_size", *TRAIN_F
 TRAIN_DEFAULTS = {"model": "resnet20", "data": "cifar10", "seed": 0}
 
 
-def settings_to_resume(args: argparse.Namespace, out: Path) -> Path:
+def settings_to_resume(args: argparse.Namespace, out: Path) -> tuple[Path, dict[str, Any]]:
     """``--resume``: every setting not given as a flag is the run's own (its checkpoint records them), so
     ``train --out DIR --resume`` continues it exactly. A flag that names another network or data set is
-    refused here, before any data is read. Returns the checkpoint the run continues from."""
+    refused here, before any data is read. Returns the checkpoint the run continues from, and what it recorded.
+    The quick/full mode of the session then decides nothing: the run keeps the mode it was started in."""
     checkpoint, path = latest_checkpoint(out)
     assert checkpoint is not None and path is not None  # check_output_folder made sure
     recorded = (checkpoint.get("history") or {}).get("meta") or {}
@@ -177,7 +178,7 @@ def settings_to_resume(args: argparse.Namespace, out: Path) -> Path:
     for flag, key in (("subset", "train_images"), ("test_subset", "test_images")):
         if getattr(args, flag) is None and recorded.get(key) is not None:
             setattr(args, flag, recorded[key])
-    return path
+    return path, recorded
 
 
 def training_data(args: argparse.Namespace, budget: Budget, options: dict[str, int]) -> tuple[ImageSet, ImageSet]:
@@ -196,7 +197,7 @@ def training_data(args: argparse.Namespace, budget: Budget, options: dict[str, i
 def cmd_train(args: argparse.Namespace) -> int:
     budget = current_budget()
     out = check_output_folder(Path(args.out), resume=args.resume, overwrite=args.overwrite)
-    continued = settings_to_resume(args, out) if args.resume else None
+    continued, recorded = settings_to_resume(args, out) if args.resume else (None, {})
     for key, value in TRAIN_DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -219,7 +220,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "model": args.model, "data": args.data, "data_variant": train_set.variant,
         "image_size": int(train_set.images.shape[-1]), "classes": list(train_set.classes),
         "train_images": len(train_set), "test_images": len(test_set), "test_subset_seed": args.seed,
-        "normalisation": {"mean": list(mean), "std": list(std)}, "mode": budget.mode, "recipe": args.recipe,
+        "normalisation": {"mean": list(mean), "std": list(std)}, "mode": recorded.get("mode", budget.mode),
+        "recipe": args.recipe,
     }
     is_main = distributed_info()[0] == 0  # under torchrun one process speaks and writes
     if is_main:

@@ -304,12 +304,14 @@ def test_resume_alone_continues_with_the_runs_own_settings(tmp_path: Path, strai
     out = tmp_path / "run"
     assert tiny_train(out, data_root, "--epochs", "2") == 130
     monkeypatch.undo()
+    monkeypatch.setenv("RESNET_COURSE_QUICK", "0")  # another session's mode: the run keeps its own
     capsys.readouterr()
     assert main(["train", "--out", str(out), "--resume", "--data-root", str(data_root), "--device", "cpu",
                  "--no-progress"]) == 0
     assert f"continuing resnet8 from {out / 'last.pt'}" in capsys.readouterr().out
     meta = json.loads((out / "metadata.json").read_text())
     assert (meta["model"], meta["train_images"], meta["test_images"], meta["batch_size"]) == ("resnet8", 100, 50, 50)
+    assert meta["mode"] == "quick" and meta["epochs"] == 2
     assert same_history(out, straight_run)  # as if it had never stopped
 
 
