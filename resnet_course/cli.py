@@ -21,12 +21,13 @@ the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -44,11 +45,15 @@ from resnet_course.nn.registry import create_model, list_models
 from resnet_course.nn.weights import WEIGHTS
 from resnet_course.training.callbacks import TrainingDiverged
 from resnet_course.training.checkpoint import (
+    LOCK,
     CheckpointError,
+    FolderInUseError,
     ResumeMismatchError,
     atomic_write,
+    folder_lock,
     latest_checkpoint,
     load_checkpoint,
+    lock_holder,
     remove_leftovers,
 )
 from resnet_course.training.config import TrainConfig
@@ -132,11 +137,15 @@ def check_output_folder(out: Path, *, resume: bool, overwrite: bool) -> Path:
         raise CommandError(f"--out {out}: {writable} is read-only; choose a folder you can write to")
     if out.is_dir():
         remove_leftovers(out)
+        holder = lock_holder(out)  # a stale lock (its process gone) is removed
+        if holder is not None:
+            raise CommandError(f"--out {out} is in use by another resnet-course train (process {holder}); wait for "
+                               "it to finish, or choose another folder")
     has_checkpoint = any((out / name).is_file() for name in ("last.pt", "interrupted.pt"))
     if resume and not has_checkpoint:
         raise CommandError(f"--resume: {out} holds no last.pt or interrupted.pt to continue from; "
                            "drop --resume to start a new run there")
-    found = sorted(path.name for path in out.iterdir()) if out.is_dir() else []
+    found = sorted(path.name for path in out.iterdir() if path.name != LOCK) if out.is_dir() else []
     if found and not (resume or overwrite):
         shown = ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
         raise CommandError(f"--out {out} is not empty ({shown}): continue the run in it with --resume, replace it "
@@ -228,7 +237,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         doing = f"continuing {args.model} from {continued}" if continued else f"training {args.model}"
         print(f"{doing} on {train_set.variant}: {len(train_set):,} training / {len(test_set):,} test images, "
               f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}, device {device_name(device)}")
-        start_output_folder(out, overwrite=args.overwrite)
+        out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out, args) if is_main else contextlib.nullcontext():
+        return train_and_record(args, out, model, train_loader, test_loader, config, device, meta, is_main)
+
+
+@contextlib.contextmanager
+def output_lock(out: Path, args: argparse.Namespace) -> Iterator[None]:
+    """Hold ``--out``'s lock while training into it; once held, check the folder again -- another ``train``
+    may have finished a run there while this one read its data -- and only then clear it for ``--overwrite``."""
+    try:
+        with folder_lock(out):
+            check_output_folder(out, resume=args.resume, overwrite=args.overwrite)
+            start_output_folder(out, overwrite=args.overwrite)
+            yield
+    except FolderInUseError as error:
+        raise CommandError(f"--out {out} is in use by another resnet-course train (process {error.pid}); wait for "
+                           "it to finish, or choose another folder") from None
+
+
+def train_and_record(args: argparse.Namespace, out: Path, model: torch.nn.Module, train_loader: TensorLoader,
+                     test_loader: TensorLoader, config: TrainConfig, device: torch.device, meta: dict[str, Any],
+                     is_main: bool) -> int:
+    """``fit``, then ``history.json`` and ``metadata.json``; a fault after training began says what is intact."""
     try:
         history = fit(model, train_loader, test_loader, config, checkpoint_dir=out, resume=args.resume,
                       progress="log" if args.no_progress else True, device=device, meta=meta)

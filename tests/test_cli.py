@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -549,3 +550,42 @@ def test_a_finished_experiment_result_is_not_replaced_unless_asked(tmp_path: Pat
     assert f"{result} holds a finished run (made 2026-11-23 on NVIDIA H100)" in err
     assert "--overwrite" in err and flag in err
     assert result.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["lesion.json"]
+
+
+def test_a_folder_another_train_is_writing_is_refused(finished: Path, tmp_path: Path, data_root: Path,
+                                                      capsys) -> None:
+    """Two trains into one --out each overwrote the other's last.pt and history.json without a word."""
+    alive = str(os.getppid())  # a process that runs: the one that started the tests
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for out, extra in ((empty, ()), (finished, ("--resume", "--epochs", "2"))):
+        (out / ".lock").write_text(alive)
+        before = run_files(out)
+        assert tiny_train(out, data_root, "--epochs", "1", *extra) == 2
+        err = one_line(capsys.readouterr().err)
+        assert f"--out {out} is in use by another resnet-course train (process {alive})" in err
+        assert run_files(out) == before  # the other run's files and its lock untouched
+
+
+def test_a_stale_lock_of_a_killed_train_is_taken_over(finished: Path, data_root: Path) -> None:
+    (finished / ".lock").write_text("99999999")  # its process is gone (kill -9)
+    assert tiny_train(finished, data_root, "--epochs", "2", "--resume") == 0
+    assert not (finished / ".lock").exists()
+    assert len(json.loads((finished / "history.json").read_text())["train_loss"]) == 2
+
+
+def test_a_run_another_train_finished_meanwhile_is_not_overwritten(tiny_run: Path, tmp_path: Path, data_root: Path,
+                                                                   monkeypatch, capsys) -> None:
+    """Both found --out empty; the other finished while this one read its data: checked again under the lock."""
+    out = tmp_path / "run"
+    real = cli.training_data
+
+    def the_other_finishes_meanwhile(*args, **kwargs):
+        loaded = real(*args, **kwargs)
+        shutil.copytree(tiny_run, out)
+        return loaded
+
+    monkeypatch.setattr(cli, "training_data", the_other_finishes_meanwhile)
+    assert tiny_train(out, data_root, "--epochs", "1") == 2
+    assert f"--out {out} is not empty" in one_line(capsys.readouterr().err)
+    assert run_files(out) == run_files(tiny_run)  # the finished run byte-identical, no lock left behind

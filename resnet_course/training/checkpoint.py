@@ -15,6 +15,7 @@ and the :class:`Checkpointer`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -39,9 +40,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "atomic_copy", "atomic_write", "check_compatible", "CheckpointError", "Checkpointer", "CheckpointMismatchError",
-    "epoch_batches", "FORMAT_VERSION", "get_rng_state", "latest_checkpoint", "load_checkpoint", "Position",
-    "remove_leftovers", "RESUME_MAY_CHANGE", "Resumed", "resume_changes", "resume_from", "ResumeMismatchError",
-    "rng_for_saving", "save_checkpoint", "set_rng_state"
+    "epoch_batches", "folder_lock", "FolderInUseError", "FORMAT_VERSION", "get_rng_state", "latest_checkpoint",
+    "load_checkpoint", "LOCK", "lock_holder", "Position", "remove_leftovers", "RESUME_MAY_CHANGE", "Resumed",
+    "resume_changes", "resume_from", "ResumeMismatchError", "rng_for_saving", "save_checkpoint", "set_rng_state"
 ]
 
 
@@ -54,6 +55,16 @@ class CheckpointMismatchError(ValueError):
 
 class CheckpointError(RuntimeError):
     """A checkpoint file cannot be read: truncated, corrupt, or not a checkpoint."""
+
+
+class FolderInUseError(RuntimeError):
+    """Another live process writes a run into the same folder (it holds the folder's lock)."""
+
+    def __init__(self, folder: PathLike, pid: int | None) -> None:
+        who = f"process {pid}" if pid is not None else "another process"
+        super().__init__(f"{folder} is in use by {who}, which is writing a run there; wait for it to finish, "
+                         "or choose another folder")
+        self.folder, self.pid = Path(folder), pid
 
 
 class ResumeMismatchError(ValueError):
@@ -182,6 +193,54 @@ def _still_running(pid: int) -> bool:
     except (ProcessLookupError, OverflowError, ValueError):
         return False
     return True
+
+
+LOCK = ".lock"  # in a run's folder while a process writes its checkpoints: that process's id
+
+
+def lock_holder(folder: PathLike) -> int | None:
+    """The id of another live process that holds ``folder``'s lock (:func:`folder_lock`), else ``None``.
+
+    A lock whose process no longer runs (killed with ``kill -9``) is stale: it is removed here.
+    """
+    path = Path(folder) / LOCK
+    try:
+        text = path.read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    pid = int(text) if text.isdigit() else 0
+    if pid == os.getpid():
+        return None
+    if pid and _still_running(pid):
+        return pid
+    path.unlink(missing_ok=True)
+    return None
+
+
+@contextlib.contextmanager
+def folder_lock(folder: PathLike) -> Iterator[Path]:
+    """Hold ``folder``'s lock (``.lock``, holding this process's id) while writing a run there.
+
+    Raises :class:`FolderInUseError` when another live process holds it: two runs writing the same
+    ``last.pt`` and ``history.json`` would each silently overwrite the other's. A stale lock is taken over.
+    """
+    path = Path(folder) / LOCK
+    for _ in range(2):
+        try:
+            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            holder = lock_holder(folder)
+            if holder is not None:
+                raise FolderInUseError(folder, holder) from None
+    else:
+        raise FolderInUseError(folder, None)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(str(os.getpid()))
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def remove_leftovers(folder: PathLike) -> list[Path]:

@@ -25,6 +25,7 @@ from resnet_course.training import (
     remove_leftovers,
     resolve_device,
 )
+from resnet_course.training.checkpoint import LOCK, FolderInUseError, folder_lock, lock_holder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -239,3 +240,15 @@ def test_another_batch_size_after_a_mid_epoch_stop_is_refused(data, tmp_path: Pa
         fit(tiny(), TinyLoader(*data[:2], batch_size=64), config=config, checkpoint_dir=tmp_path, resume=True,
             **QUIET)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_folder_lock_refuses_a_second_writer_and_takes_over_a_stale_one(tmp_path: Path) -> None:
+    (tmp_path / LOCK).write_text(str(os.getppid()))  # held by a live process
+    with pytest.raises(FolderInUseError, match=f"in use by process {os.getppid()}"):
+        with folder_lock(tmp_path):
+            pass
+    assert (tmp_path / LOCK).read_text() == str(os.getppid())  # not taken from its holder
+    (tmp_path / LOCK).write_text("99999999")  # its process is gone
+    with folder_lock(tmp_path) as lock:
+        assert lock.read_text() == str(os.getpid()) and lock_holder(tmp_path) is None  # ours
+    assert not lock.exists()  # released
