@@ -149,13 +149,3 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     html = out / "_build" / "html"
     assert (html / "index.html").is_file()
     return html
-
-
-@pytest.fixture()
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every URL fetch fails as it does offline (torchvision's and ours use urlopen)."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise urllib.error.URLError("network is unreachable (test)")
-
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)

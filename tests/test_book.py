@@ -27,9 +27,3 @@ def test_readme_shows_the_commands_ci_runs() -> None:
     assert "\nmake test\n" in readme and "\nmake book\n" in readme, "the README must show `make book` and `make test`"
     makefile = (REPO_ROOT / "Makefile").read_text()
     assert "jupyter-book build -W" in makefile and "-m pytest" in makefile
-
-
-def test_one_conftest_for_the_whole_suite() -> None:
-    """Tests import ``conftest`` by name; a second ``conftest.py`` in a subfolder shadows it in a fresh clone."""
-    found = sorted(str(path.relative_to(REPO_ROOT)) for path in (REPO_ROOT / "tests").rglob("conftest.py"))
-    assert found == ["tests/conftest.py"], f"move fixtures from {found} into tests/conftest.py"
