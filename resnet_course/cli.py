@@ -443,11 +443,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     elif args.name == "lesion":
         from resnet_course.experiments.lesion import run_lesion
 
-        path = run_lesion(test_subset=args.test_subset, results_dir=args.results_dir, **common)
+        path = run_lesion(networks=args.only, test_subset=args.test_subset, results_dir=args.results_dir, **common)
     else:
         from resnet_course.experiments.landscape import run_landscape
 
-        path = run_landscape(points_2d=args.points, points_1d=2 * args.points - 1, images=args.subset or 1_000,
+        path = run_landscape(networks=args.only, points_2d=args.points, points_1d=2 * args.points - 1, images=args.subset or 1_000,
                              amp=amp, results_dir=args.results_dir, **common)
     print(f"wrote {path}")
     return 0

@@ -159,7 +159,9 @@ def _add_experiment(commands: argparse._SubParsersAction, handlers: Mapping[str,
     experiment.add_argument("--out", help="degradation and table6: output JSON (default: results/<name>.json)")
     experiment.add_argument("--results-dir", help="the others: folder to read the pre-trained networks from and "
                                                   "write to (default: results/)")
-    experiment.add_argument("--only", nargs="+", metavar="NAME", help="zoo: train only these networks")
+    experiment.add_argument("--only", nargs="+", metavar="NAME", help="zoo: train only these networks; lesion, landscape: study only these (each must be "
+                                 "a finished zoo network; default: the finished ones of resnet20, plain20, resnet56, "
+                                 "plain56)")
     experiment.add_argument("--runs-dir", default="runs",
                             help="zoo: folder of the per-epoch checkpoints that let a stopped run resume "
                                  "(default: runs/)")
