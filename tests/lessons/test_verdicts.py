@@ -245,7 +245,7 @@ def test_fig6_findings_with_one_depth_measure_what_exists_and_give_the_papers_wo
     assert found[0].startswith("Same depth, without and with shortcuts: ResNet-20 ends with 2.0 % training")
     assert found[1].startswith("Degradation needs two plain depths; these networks are plain-20, ResNet-20. In the "
                                "paper (He et al. 2015")
-    assert "In the paper" in found[2] and "6.97 % against 8.75 % test error (Table 6)" in found[2]
+    assert "In the paper" in found[2] and "a lower test error, 6.97 % against 8.75 % (Table 6)" in found[2]
     # measured sentences carry no "paper", the paper's sentences no measured number
     assert "paper" not in found[0] and "13.0 %" not in found[1] + found[2]
 

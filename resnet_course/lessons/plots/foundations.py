@@ -373,7 +373,8 @@ def plot_zoo_degradation(zoo: Mapping[str, Mapping[str, Any]], *, depths: Sequen
         ax.set_ylim(0, 30)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, title="bold: test, dashed: training", title_fontsize=7)
+        if names:
+            ax.legend(fontsize=8, title="bold: test, dashed: training", title_fontsize=7)
     axes[0].set_ylabel("error (%)")
     fig.tight_layout()
     return fig
