@@ -12,18 +12,25 @@
   row before it;
 - :func:`time_to_accuracy_rows`, :func:`format_time_to_accuracy` — epochs to a test accuracy and
   the minutes they take at the run's median pace (:func:`~resnet_course.experiments.zoo.
-  median_epoch_seconds`: a slowed-down epoch says nothing about the network).
+  median_epoch_seconds`: a slowed-down epoch says nothing about the network);
+- :func:`measure_images_per_second`, :func:`epochs_within` — a live run sized for the reader's
+  machine: time a few steps there, then train as many epochs as fit in a few minutes.
 
-Printed lines stay under 88 characters, so that they fit the book's column. Accuracies and
+:func:`paste` hands computed numbers to a page's text (an exercise's solution).
+
+Printed tables stay within :data:`COLUMN` characters, so that they fit the book's column. Accuracies and
 errors are fractions (0.867 is 86.7 %).
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import torch
 
 from resnet_course.experiments.zoo import PAPER_TABLE6, epochs_to_accuracy, median_epoch_seconds
 from resnet_course.lessons.labels import network_label
@@ -31,6 +38,8 @@ from resnet_course.lessons.verdicts import TABLE6_DEPTHS
 from resnet_course.training.recipes import get_recipe
 
 __all__ = [
+    "COLUMN",
+    "LIVE_MINUTES",
     "MEASURABLE",
     "PAPER_ITERATIONS",
     "RECIPE_FIELDS",
@@ -41,7 +50,11 @@ __all__ = [
     "TrickGain",
     "format_table6",
     "format_time_to_accuracy",
+    "epochs_within",
     "format_trick_gains",
+    "measure_images_per_second",
+    "time_to_accuracy_report",
+    "paste",
     "recipe_table",
     "schedule_steps",
     "speedup",
@@ -52,6 +65,8 @@ __all__ = [
 ]
 
 PAPER_ITERATIONS = 64_000  # He et al. 2015, §4.2: 64k iterations of 128 images
+COLUMN = 80  # characters of a printed table line that fit the book's column without wrapping
+LIVE_MINUTES = 10.0  # a chapter's live run in full mode: about this long on the reader's machine
 MEASURABLE = 0.05  # a change of less than 5 % in images per second is within a benchmark's noise
 
 #: The settings :func:`recipe_table` shows, in the order a reader meets them.
@@ -64,6 +79,20 @@ RECIPE_FIELDS: tuple[str, ...] = (
 
 def _pct(value: float, decimals: int = 2) -> str:
     return f"{100 * value:.{decimals}f} %"
+
+
+def paste(**values: str) -> None:
+    """Hand computed numbers to the page's text, where ``{glue:text}`name``` shows them in the book.
+
+    myst-nb's ``glue``, which the book's build reads from the stored outputs; where myst-nb is
+    not installed (on Colab) it does nothing, and the code that computes the numbers prints them.
+    """
+    try:
+        from myst_nb import glue
+    except ImportError:
+        return
+    for name, value in values.items():
+        glue(name, value, display=False)
 
 
 # --------------------------------------------------------------------------- the recipes side by side
@@ -250,16 +279,23 @@ def trick_gains(throughput: Mapping[str, Any], measurable: float = MEASURABLE) -
     return gains
 
 
-def format_trick_gains(gains: Sequence[TrickGain]) -> str:
-    """The table of :func:`trick_gains`: images/s, × the row before, × the usual script, repeats' spread, trick."""
-    header = f"{'images/s':>9s}{'× before':>9s}{'× usual':>8s}{'spread':>7s}  trick (each adds to the rows above)"
+def format_trick_gains(gains: Sequence[TrickGain], width: int = COLUMN) -> str:
+    """The table of :func:`trick_gains`: images/s, × the row before, × the usual script, repeats' spread, trick.
+
+    A trick's name longer than the room left in ``width`` characters continues on the next line.
+    """
+    header = f"{'images/s':>8s}{'× before':>9s}{'× usual':>8s}{'spread':>7s}  trick (each adds to the rows above)"
+    indent = " " * 34
     lines = [header, "-" * len(header)]
     for g in gains:
+        name = textwrap.wrap(g.method, width - len(indent)) or [""]
         if g.images_per_sec is None:
-            lines.append(f"{'n/a':>9s}{'':24s}  {g.method}")
-            continue
-        before = f"{g.over_previous:.2f}×" if g.over_previous is not None else "-"
-        lines.append(f"{g.images_per_sec:9.1f}{before:>9s}{g.over_first:>7.2f}×{g.spread:>7.0%}  {g.method}")
+            numbers = f"{'n/a':>8s}{'':24s}  "
+        else:
+            before = f"{g.over_previous:.2f}×" if g.over_previous is not None else "-"
+            numbers = f"{g.images_per_sec:8.1f}{before:>9s}{g.over_first:>7.2f}×{g.spread:>7.0%}  "
+        lines.append(numbers + name[0])
+        lines += [indent + more for more in name[1:]]
     return "\n".join(lines)
 
 
@@ -318,3 +354,67 @@ def format_time_to_accuracy(rows: Sequence[TimeToAccuracyRow]) -> str:
         lines.append(f"{network_label(row.name):11s}{row.epochs:>7d}{_pct(row.final_accuracy):>11s}"
                      f"{row.median_epoch_s:>12.1f} s" + "".join(cells))
     return "\n".join(lines)
+
+
+def time_to_accuracy_report(row: TimeToAccuracyRow, result: Mapping[str, Any],
+                            throughput: Mapping[str, Any]) -> str:
+    """One network's time to each target, its pace, and the usual script's rate on the same CPU.
+
+    ``row`` is the network's :class:`TimeToAccuracyRow`, ``result`` its zoo result and
+    ``throughput`` a throughput result whose first row is the usual training script. Where a
+    target was reached, the report adds what the same epochs take at the usual script's rate.
+    """
+    label = network_label(row.name)
+    lines = []
+    for target, hit in row.to_target.items():
+        lines.append(f"{label} to {_pct(target, 0)} test accuracy: " + (
+            f"not reached in its {row.epochs} epochs (best {_pct(row.best_accuracy)})" if hit is None
+            else f"{hit[0]} epochs, {hit[1]:.1f} minutes at its median pace"))
+    rates = result["history"]["images_per_sec"]
+    images = result["meta"]["train_images"]
+    lines.append(f"its median pace: {row.median_epoch_s:.1f} s per epoch of {images:,} images, "
+                 f"{row.images_per_sec:.0f} images/s; its epochs ran at {min(rates):.0f} to {max(rates):.0f} images/s")
+    usual = throughput["rows"][0]
+    seconds = images / usual["images_per_sec"]
+    lines.append(f"the usual training script (the throughput table's first row) on the same CPU: "
+                 f"{usual['images_per_sec']:.1f} images/s, {seconds:.0f} s per epoch")
+    reached = [(target, hit) for target, hit in row.to_target.items() if hit is not None]
+    if reached:
+        target, (epochs, _) = reached[0]
+        lines.append(f"at that rate, the {epochs} epochs to {_pct(target, 0)} would take "
+                     f"{epochs * seconds / 60:.1f} minutes")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- a live run sized for the machine
+
+
+def measure_images_per_second(model_name: str, data: Any, device: Any, *, batch_size: int = 128, steps: int = 6,
+                              warmup: int = 2, **settings: Any) -> float:
+    """Training images per second of a fresh ``model_name`` on ``device``, timed by ``fit`` over ``steps`` steps.
+
+    ``data`` is an :class:`~resnet_course.data.imageset.ImageSet`; ``settings`` are ``fit``'s
+    (``amp``, ``channels_last`` …). ``warmup`` untimed steps come first, as the first steps of
+    a run are slower (memory allocation, kernel selection). The caller's random state is kept.
+    """
+    from resnet_course.data.loaders import TensorLoader
+    from resnet_course.nn.registry import create_model
+    from resnet_course.training.loop import fit
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = create_model(model_name)
+        loader = TensorLoader(data, batch_size=batch_size, device=device, seed=0)
+        batches = [batch for _, batch in zip(range(warmup + steps), loader)]
+        run = dict(epochs=1, lr=0.1, schedule="constant", device=device, progress=False, **settings)
+        if warmup:
+            fit(model, batches[:warmup], **run)
+        return float(fit(model, batches[warmup:], **run).images_per_sec[0])
+
+
+def epochs_within(minutes: float, images_per_second: float, images: int, *, runs: int = 1,
+                  most: int | None = None) -> int:
+    """How many epochs of ``images`` each of ``runs`` runs can train in ``minutes`` at that rate (at least 1)."""
+    epoch_minutes = images / images_per_second / 60
+    epochs = max(1, int(minutes / (runs * epoch_minutes)))
+    return min(epochs, most) if most is not None else epochs

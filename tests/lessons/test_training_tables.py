@@ -7,22 +7,26 @@ from __future__ import annotations
 import re
 
 import pytest
+import torch
 
 from resnet_course.experiments.zoo import PAPER_TABLE6
 from resnet_course.lessons.training_tables import (
+    epochs_within,
     format_table6,
     format_time_to_accuracy,
     format_trick_gains,
+    measure_images_per_second,
     recipe_table,
     schedule_steps,
     speedup,
     table6_rows,
     target_verdict,
+    time_to_accuracy_report,
     time_to_accuracy_rows,
     trick_gains,
 )
 
-COLUMN = 88  # characters that fit the book's column
+COLUMN = 80  # characters of a table line that fit the book's column
 
 
 def _zoo_result(test_error, tta=None, val_acc=(0.5, 0.8, 0.86, 0.91), rates=(100.0, 100.0, 10.0, 125.0),
@@ -117,6 +121,26 @@ def test_time_to_accuracy_uses_the_median_epoch_and_says_not_reached():
     assert _fits(text) and re.search(r"3 ep, 5\.0 min\s+not reached", text)
 
 
+def test_format_trick_gains_continues_a_long_name_on_the_next_line():
+    long = {"rows": [{"method": "usual", "images_per_sec": 100.0},
+                     {"method": "all: + the fast recipe's batch, schedule, optimizer and more words",
+                      "images_per_sec": 110.0}]}
+    lines = format_trick_gains(trick_gains(long)).splitlines()
+    assert _fits("\n".join(lines)) and len(lines) == 5
+    assert lines[-1].startswith(" " * 34) and "more words" in lines[-1]
+
+
+def test_time_to_accuracy_report_gives_minutes_and_the_usual_scripts_rate():
+    result = _zoo_result(0.1)
+    row = time_to_accuracy_rows({"resnet20": result}, targets=(0.85, 0.95))[0]
+    text = time_to_accuracy_report(row, result, {"rows": [{"method": "usual", "images_per_sec": 50.0}]})
+    assert "ResNet-20 to 85 % test accuracy: 3 epochs, 5.0 minutes at its median pace" in text
+    assert "ResNet-20 to 95 % test accuracy: not reached in its 4 epochs (best 91.00 %)" in text
+    assert "its epochs ran at 10 to 125 images/s" in text
+    assert "on the same CPU: 50.0 images/s, 200 s per epoch" in text  # 10,000 images at 50 per second
+    assert "the 3 epochs to 85 % would take 10.0 minutes" in text
+
+
 def test_the_tables_of_the_stored_results_fit_the_column():
     from resnet_course.experiments.results import load_result
     from resnet_course.experiments.zoo import load_zoo
@@ -124,3 +148,23 @@ def test_the_tables_of_the_stored_results_fit_the_column():
     zoo = load_zoo(missing_ok=True)
     assert _fits(format_table6(table6_rows(zoo))) and _fits(format_time_to_accuracy(time_to_accuracy_rows(zoo)))
     assert _fits(format_trick_gains(trick_gains(load_result("throughput_cpu_resnet20"))))
+
+
+def test_epochs_within_fits_the_runs_into_the_minutes():
+    # 10,000 images at 100 per second: 100 s an epoch; two runs in 10 minutes get 3 epochs each
+    assert epochs_within(10, 100.0, 10_000, runs=2) == 3
+    assert epochs_within(10, 100.0, 10_000, runs=2, most=2) == 2
+    assert epochs_within(0.1, 1.0, 50_000) == 1  # at least one epoch
+
+
+def test_measure_images_per_second_trains_a_few_steps_and_keeps_the_random_state():
+    from resnet_course.data.imageset import ImageSet
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    data = ImageSet(images, torch.arange(64) % 10, [str(c) for c in range(10)], "random", "train")
+    torch.manual_seed(3)
+    expected = torch.rand(2)
+    torch.manual_seed(3)
+    rate = measure_images_per_second("resnet20", data, "cpu", batch_size=16, steps=2, warmup=1)
+    assert rate > 0 and torch.equal(torch.rand(2), expected)

@@ -142,7 +142,7 @@ def plot_confident_mistakes(images: object, labels: object, preds: object, probs
     probs_a = np.asarray(probs, dtype=float)
     labels_a, preds_a = np.asarray(labels).ravel(), np.asarray(preds).ravel()
     nrows = max(1, -(-len(chosen) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 1.95 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 2.2 * nrows), squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
     for ax, i in zip(axes.ravel(), chosen):
@@ -190,7 +190,7 @@ def plot_time_to_accuracy(curves: Mapping[str, Sequence[float]], *, targets: Map
             ax.axhline(100 * value, color="0.35", ls=":", lw=1.1)
             if ax is axes[1]:
                 ax.annotate(label, (0.0, 100 * value), xycoords=("axes fraction", "data"), xytext=(3, 2),
-                            textcoords="offset points", ha="left", va="bottom", fontsize=7, color="0.25")
+                            textcoords="offset points", ha="left", va="bottom", fontsize=8, color="0.25")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
@@ -203,7 +203,7 @@ def plot_time_to_accuracy(curves: Mapping[str, Sequence[float]], *, targets: Map
     axes[0].set_ylabel("test accuracy (%)")
     axes[0].set_title("every epoch", fontsize=9)
     axes[1].set_title("the last stretch, enlarged", fontsize=9)
-    axes[0].legend(fontsize=7, ncol=2 if len(curves) > 5 else 1, loc="lower right")
+    axes[0].legend(fontsize=8, ncol=2 if len(curves) > 5 else 1, loc="lower right")
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
