@@ -13,8 +13,8 @@
 - :func:`time_to_accuracy_rows`, :func:`format_time_to_accuracy` — epochs to a test accuracy and
   the minutes they take at the run's median pace (:func:`~resnet_course.experiments.zoo.
   median_epoch_seconds`: a slowed-down epoch says nothing about the network);
-- :func:`measure_images_per_second`, :func:`epochs_within` — a live run sized for the reader's
-  machine: time a few steps there, then train as many epochs as fit in a few minutes.
+- :func:`measure_images_per_second` — a few training steps timed by ``fit`` on the reader's
+  machine, with the speed switches given (chapter 5b compares float32 and bf16 with it).
 
 :func:`paste` hands computed numbers to a page's text (an exercise's solution).
 
@@ -39,7 +39,6 @@ from resnet_course.training.recipes import get_recipe
 
 __all__ = [
     "COLUMN",
-    "LIVE_MINUTES",
     "MEASURABLE",
     "PAPER_ITERATIONS",
     "RECIPE_FIELDS",
@@ -50,7 +49,6 @@ __all__ = [
     "TrickGain",
     "format_table6",
     "format_time_to_accuracy",
-    "epochs_within",
     "format_trick_gains",
     "measure_images_per_second",
     "time_to_accuracy_report",
@@ -66,7 +64,6 @@ __all__ = [
 
 PAPER_ITERATIONS = 64_000  # He et al. 2015, §4.2: 64k iterations of 128 images
 COLUMN = 80  # characters of a printed table line that fit the book's column without wrapping
-LIVE_MINUTES = 10.0  # a chapter's live run in full mode: about this long on the reader's machine
 MEASURABLE = 0.05  # a change of less than 5 % in images per second is within a benchmark's noise
 
 #: The settings :func:`recipe_table` shows, in the order a reader meets them.
@@ -386,7 +383,7 @@ def time_to_accuracy_report(row: TimeToAccuracyRow, result: Mapping[str, Any],
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- a live run sized for the machine
+# --------------------------------------------------------------------------- timing a few steps here
 
 
 def measure_images_per_second(model_name: str, data: Any, device: Any, *, batch_size: int = 128, steps: int = 6,
@@ -411,10 +408,3 @@ def measure_images_per_second(model_name: str, data: Any, device: Any, *, batch_
             fit(model, batches[:warmup], **run)
         return float(fit(model, batches[warmup:], **run).images_per_sec[0])
 
-
-def epochs_within(minutes: float, images_per_second: float, images: int, *, runs: int = 1,
-                  most: int | None = None) -> int:
-    """How many epochs of ``images`` each of ``runs`` runs can train in ``minutes`` at that rate (at least 1)."""
-    epoch_minutes = images / images_per_second / 60
-    epochs = max(1, int(minutes / (runs * epoch_minutes)))
-    return min(epochs, most) if most is not None else epochs

@@ -11,7 +11,6 @@ import torch
 
 from resnet_course.experiments.zoo import PAPER_TABLE6
 from resnet_course.lessons.training_tables import (
-    epochs_within,
     format_table6,
     format_time_to_accuracy,
     format_trick_gains,
@@ -148,13 +147,6 @@ def test_the_tables_of_the_stored_results_fit_the_column():
     zoo = load_zoo(missing_ok=True)
     assert _fits(format_table6(table6_rows(zoo))) and _fits(format_time_to_accuracy(time_to_accuracy_rows(zoo)))
     assert _fits(format_trick_gains(trick_gains(load_result("throughput_cpu_resnet20"))))
-
-
-def test_epochs_within_fits_the_runs_into_the_minutes():
-    # 10,000 images at 100 per second: 100 s an epoch; two runs in 10 minutes get 3 epochs each
-    assert epochs_within(10, 100.0, 10_000, runs=2) == 3
-    assert epochs_within(10, 100.0, 10_000, runs=2, most=2) == 2
-    assert epochs_within(0.1, 1.0, 50_000) == 1  # at least one epoch
 
 
 def test_measure_images_per_second_trains_a_few_steps_and_keeps_the_random_state():
