@@ -157,7 +157,7 @@ def format_table6(rows: Sequence[Table6Row]) -> str:
         params = f"{row.parameters / 1e6:.2f} M" if row.parameters else "?"
         tta = _pct(row.test_error_tta) if row.test_error_tta is not None else "-"
         gap = f"{100 * (row.test_error - row.paper_error):+.2f} pts"
-        paper = f"{row.paper_params_m:.2f} M"
+        paper = f"{row.paper_params_m:g} M"  # as precise as the paper gives it
         lines.append(f"{network_label(row.name):11s}{params:>8s}{paper:>8s}{_pct(row.paper_error):>13s}"
                      f"{_pct(row.test_error):>11s}{tta:>10s}{gap:>14s}")
     return "\n".join(lines)
