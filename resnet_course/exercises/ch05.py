@@ -1,11 +1,12 @@
-"""Chapter 5 (*Training ResNets on CIFAR-10*): the self-checks of its four graded exercises.
+"""Chapter 5 (*Training ResNets on CIFAR-10*): the self-checks of its exercises (chapter 5b's are in
+:mod:`resnet_course.exercises.ch05b`).
 
 - ``ex-ch5-lr-at`` — the paper's step schedule (He et al. 2015, §4.2): :func:`check_lr_schedule`,
   solution :func:`reference_lr_at`;
+- ``ex-ch5-smoothing`` — label-smoothed targets (Szegedy et al. 2016): :func:`check_smoothed_targets`,
+  solution :func:`reference_smoothed_targets`;
 - ``ex-ch5-confusion`` — accuracy and per-class recall from a confusion matrix:
   :func:`check_confusion_summary`, solution :func:`reference_confusion_summary`;
-- ``ex-ch5-crop-flip`` — §4.2's augmentation (pad 4, random 32×32 crop, horizontal flip) for a
-  batch: :func:`check_crop_flip`, solution :func:`reference_crop_flip`;
 - ``ex-ch5-no-decay`` — optimiser groups without weight decay on BatchNorm parameters and
   biases: :func:`check_param_groups`, solution :func:`reference_param_groups`.
 """
@@ -27,6 +28,7 @@ from resnet_course.exercises.checking import (
     format_shape,
     require_callable,
     run_student_code,
+    seeded,
     self_check,
     succeed,
 )
@@ -35,13 +37,13 @@ from resnet_course.nn.registry import create_model
 __all__ = [
     "PAPER_ITERATIONS",
     "check_confusion_summary",
-    "check_crop_flip",
     "check_lr_schedule",
     "check_param_groups",
+    "check_smoothed_targets",
     "reference_confusion_summary",
-    "reference_crop_flip",
     "reference_lr_at",
     "reference_param_groups",
+    "reference_smoothed_targets",
 ]
 
 
@@ -86,8 +88,8 @@ def check_lr_schedule(lr_at: Callable[[int], Any]) -> None:
                        "48,000 to 63,999: the same as 0.1 × schedule_multiplier('paper', 64_000).")
         return
     if all(close_enough(got[s], multiplier(s)) for s in steps):
-        fail(check, f"{display_name(lr_at)}(0) is {got[0]:g}: that is the multiplier of the base learning rate, not the "
-                     "learning rate. Multiply by the paper's base lr, 0.1.")
+        fail(check, f"{display_name(lr_at)}(0) is {got[0]:g}: that is the multiplier of the base learning rate, "
+                     "not the learning rate. Multiply by the paper's base lr, 0.1.")
     if not close_enough(got[0], 0.1):
         fail(check, f"{display_name(lr_at)}(0) is {got[0]:g}; the paper starts at lr 0.1.")
     for boundary, before, after in ((32_000, 0.1, 0.01), (48_000, 0.01, 0.001)):
@@ -104,6 +106,77 @@ def check_lr_schedule(lr_at: Callable[[int], Any]) -> None:
     step = wrong[0]
     fail(check, f"at step {step:,} your lr is {got[step]:g}, the paper's is {expected[step]:g} (0.1 until 32k, "
                  "0.01 until 48k, then 0.001; each drop divides by 10).")
+
+
+# --------------------------------------------------------------------------- label smoothing
+
+
+def reference_smoothed_targets(labels: Tensor, num_classes: int, smoothing: float) -> Tensor:
+    """The label-smoothed targets of ``labels``: ``(1 - ε)`` times the one-hot vector plus ``ε / K`` everywhere.
+
+    The reference of ``ex-ch5-smoothing`` (Szegedy et al. 2016, §7; PyTorch's
+    ``F.cross_entropy(..., label_smoothing=ε)``): the true class gets ``1 - ε + ε / K``, every
+    other class ``ε / K`` -- 0.91 and 0.01 for ε = 0.1 and K = 10.
+    """
+    one_hot = F.one_hot(torch.as_tensor(labels).long(), num_classes).double()
+    return (1 - smoothing) * one_hot + smoothing / num_classes
+
+
+def _smoothing_slip(got: Tensor, labels: Tensor, k: int, eps: float) -> str | None:
+    """The usual slip that gives ``got``, as a hint; None if none fits."""
+    one_hot = F.one_hot(labels, k).double()
+    slips = [
+        ((1 - eps) * one_hot + eps / (k - 1) * (1 - one_hot),
+         "you put 1 - ε on the true class and spread ε over the other K - 1 classes. Label smoothing as Szegedy "
+         "et al. define it (and PyTorch's label_smoothing) mixes the one-hot target with the uniform distribution: "
+         "(1 - ε)·one-hot + ε/K, so the true class keeps its share ε/K too: 1 - ε + ε/K"),
+        ((1 - eps) * one_hot + eps / k * (1 - one_hot),
+         "the true class must also get its share ε/K of the uniform part: 1 - ε + ε/K (now the rows sum to less "
+         "than 1)"),
+        (one_hot * (1 - eps) + eps, "add ε/K, not ε, to every class: the uniform distribution over K classes"),
+        (one_hot, "these are the one-hot targets, without smoothing"),
+    ]
+    for candidate, hint in slips:
+        if got.shape == candidate.shape and torch.allclose(got, candidate, atol=1e-6):
+            return hint
+    return None
+
+
+@self_check
+def check_smoothed_targets(fn: Callable[[Tensor, int, float], Any]) -> None:
+    """Check ``fn(labels, num_classes, smoothing)`` -> the N×K label-smoothed target distributions.
+
+    Compared with :func:`reference_smoothed_targets` for K = 10, ε = 0.1 (the ``fast`` recipe's)
+    and K = 4, ε = 0.3, and the cross-entropy against them with PyTorch's ``label_smoothing``.
+    """
+    check = "check_smoothed_targets"
+    require_callable(check, fn, "smoothed")
+    for k, eps, labels in ((10, 0.1, torch.tensor([3, 0, 9, 3, 7])), (4, 0.3, torch.tensor([1, 3, 0]))):
+        call = f"{display_name(fn)}(labels, {k}, {eps})"
+        out = run_student_code(check, call, fn, labels.clone(), k, eps)
+        try:
+            got = torch.as_tensor(out).double()
+        except (TypeError, ValueError, RuntimeError):
+            fail(check, f"{call} returned {type(out).__name__}; return a tensor with one row per label")
+        expected = reference_smoothed_targets(labels, k, eps)
+        if tuple(got.shape) != tuple(expected.shape):
+            fail(check, f"{call} returned shape {format_shape(got)}; expected {format_shape(expected)}: one row "
+                         f"per label, one column per class")
+        if not torch.allclose(got, expected, atol=1e-6):
+            hint = _smoothing_slip(got, labels, k, eps) or "the true class gets 1 - ε + ε/K, every other ε/K"
+            fail(check, f"{call}: row 0 is {[round(v, 4) for v in got[0].tolist()]}, expected "
+                         f"{[round(v, 4) for v in expected[0].tolist()]} — {hint}.")
+    with seeded(0):
+        logits = torch.randn(5, 10, dtype=torch.float64)
+    labels = torch.tensor([3, 0, 9, 3, 7])
+    target = reference_smoothed_targets(labels, 10, 0.1)
+    ours = -(target * logits.log_softmax(dim=1)).sum(dim=1).mean()
+    pytorch = F.cross_entropy(logits, labels, label_smoothing=0.1)
+    assert torch.allclose(ours, pytorch)
+    true, other = target[0, 3].item(), target[0, 0].item()
+    succeed(check, f"{display_name(fn)} gives {true:.2f} on the true class and {other:.2f} "
+                   "on each other class for K = 10 and ε = 0.1; the cross-entropy against these targets is "
+                   f"F.cross_entropy(..., label_smoothing=0.1): {ours.item():.4f} both.")
 
 
 # --------------------------------------------------------------------------- reading a confusion matrix
@@ -201,100 +274,6 @@ def check_confusion_summary(fn: Callable[[Tensor], Any]) -> None:
         _check_recall(check, what, recall, matrix)
     succeed(check, f"{display_name(fn)} gives the accuracy (correct images over all images) and each class's recall "
                    "(diagonal over row sum), also when the classes have different numbers of images.")
-
-
-# --------------------------------------------------------------------------- random crop and flip of a batch
-
-
-def reference_crop_flip(images: Tensor, dy: Tensor, dx: Tensor, flips: Tensor, pad: int = 4) -> Tensor:
-    """The augmentation of §4.2 for a batch, with given offsets: the reference of ``ex-ch5-crop-flip``.
-
-    Pad every image with ``pad`` zero pixels on each side, cut the H×W window whose top-left
-    corner is at row ``dy[b]``, column ``dx[b]`` of the padded image, and mirror it left-right
-    where ``flips[b]`` is true -- what :class:`resnet_course.data.TensorLoader` computes as
-    one gather.
-    """
-    height, width = images.shape[-2:]
-    return _cut(F.pad(images, (pad, pad, pad, pad)), dy, dx, flips, height, width)  # F.pad pads with zeros
-
-
-def _cut(padded: Tensor, dy: Tensor, dx: Tensor, flips: Tensor, height: int, width: int) -> Tensor:
-    """Windows of ``height`` × ``width`` at (dy[b], dx[b]) of each padded image, mirrored where ``flips``."""
-    crops = torch.stack([padded[b, :, int(dy[b]):int(dy[b]) + height, int(dx[b]):int(dx[b]) + width]
-                         for b in range(padded.shape[0])])
-    return torch.where(flips.view(-1, 1, 1, 1), crops.flip(3), crops)
-
-
-def _diagnose_crop_flip(check: str, got: Tensor, images: Tensor, dy: Tensor, dx: Tensor, flips: Tensor,
-                        pad: int) -> None:
-    """Fail with the slip that explains ``got``, if it is one of the usual ones (else return)."""
-    def same(candidate: Tensor) -> bool:
-        return torch.equal(got, candidate.long())
-
-    unflipped = torch.zeros_like(flips)
-    if same(reference_crop_flip(images, dy, dx, unflipped, pad)):
-        fail(check, "no image is mirrored: where flips[b] is true, flip the crop left-right (torch.flip(crop, "
-                     "dims=[-1]))")
-    if same(reference_crop_flip(images, dy, dx, ~flips, pad)):
-        fail(check, "the images where flips[b] is False are mirrored and the others are not: flip where it is True")
-    vertical = reference_crop_flip(images, dy, dx, unflipped, pad)
-    if same(torch.where(flips.view(-1, 1, 1, 1), vertical.flip(2), vertical)):
-        fail(check, "you flipped up-down (dimension 2, the rows); the augmentation mirrors left-right: the last "
-                     "dimension, the columns (dims=[3] or [-1])")
-    if same(reference_crop_flip(torch.where(flips.view(-1, 1, 1, 1), images.flip(3), images), dy, dx, unflipped,
-                                pad)):
-        fail(check, "you flip before you crop. As a random augmentation that is just as good, but the offsets "
-                     "(dy, dx) are defined on the padded *unflipped* image: crop first, then mirror the crop (this "
-                     "is how TensorLoader applies them)")
-    if same(reference_crop_flip(images, dx, dy, flips, pad)):
-        fail(check, "rows and columns are swapped: dy is the vertical offset (rows, dimension 2), dx the "
-                     "horizontal one (columns, dimension 3)")
-    height, width = images.shape[-2:]
-    for mode in ("replicate", "reflect"):
-        padded = F.pad(images.float(), (pad, pad, pad, pad), mode=mode).to(torch.uint8)
-        if same(_cut(padded, dy, dx, flips, height, width)):
-            fail(check, f"the border is filled by '{mode}' padding; the paper (and torchvision's "
-                         "RandomCrop(padding=4)) pad with zeros: F.pad(images, (4, 4, 4, 4)) with its default "
-                         "mode='constant'")
-
-
-@self_check
-def check_crop_flip(fn: Callable[..., Any]) -> None:
-    """Check ``fn(images, dy, dx, flips)`` (with ``pad=4`` by default) against :func:`reference_crop_flip`.
-
-    The batch is ``uint8`` B×3×H×W with H ≠ W (so rows and columns cannot be swapped
-    unnoticed), offsets include 0 and 2·pad, and some images are flipped.
-    """
-    check = "check_crop_flip"
-    require_callable(check, fn, "crop_flip")
-    pad = 4
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(1, 256, (6, 3, 10, 12), dtype=torch.uint8, generator=generator)  # no zero pixels
-    dy = torch.tensor([0, 8, 3, 4, 8, 1])
-    dx = torch.tensor([8, 0, 6, 4, 2, 7])
-    flips = torch.tensor([False, True, True, False, True, False])
-    given = images.clone()
-    what = f"{display_name(fn)}(images, dy, dx, flips)"
-    out = run_student_code(check, what, fn, given, dy.clone(), dx.clone(), flips.clone())
-    if not torch.equal(given, images):
-        fail(check, f"{what} changed the input images in place; build the crops as new tensors")
-    if not isinstance(out, Tensor):
-        fail(check, f"{what} returned {type(out).__name__}; return a tensor B×3×H×W")
-    if tuple(out.shape) != tuple(images.shape):
-        fail(check, f"for a batch of shape {format_shape(images)} {what} returned {format_shape(out)}; the crops "
-                     f"must have the images' own size (pad by {pad} on each side, then cut H×W back out)")
-    expected = reference_crop_flip(images, dy, dx, flips, pad).long()
-    got = out.detach().to(torch.int64)
-    if torch.equal(got, expected):
-        succeed(check, f"{display_name(fn)} pads with {pad} zero pixels, crops at (dy, dx) of the padded image and "
-                       "mirrors left-right where flips is true, for every image of the batch.")
-        return
-    _diagnose_crop_flip(check, got, images, dy, dx, flips, pad)
-    b = next(b for b in range(images.shape[0]) if not torch.equal(got[b], expected[b]))
-    fail(check, f"image {b} (dy={int(dy[b])}, dx={int(dx[b])}, flip={bool(flips[b])}) differs from the expected "
-                 f"crop in {int((got[b] != expected[b]).sum())} of {expected[b].numel()} values. Output pixel "
-                 f"(i, j) is pixel (dy + i, dx + j) of the image padded with {pad} zeros on each side, i.e. pixel "
-                 f"(dy + i − {pad}, dx + j − {pad}) of the image, or 0 outside it.")
 
 
 # --------------------------------------------------------------------------- no weight decay on BN and biases

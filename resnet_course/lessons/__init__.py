@@ -14,6 +14,8 @@
   networks and data (their experiment runners are in :mod:`resnet_course.experiments`);
 - :mod:`~resnet_course.lessons.verdicts` — what the reference runs show, decided and phrased
   from the numbers (degradation, the residual fix, Table 6's depth trend, transfer curves);
+- :mod:`~resnet_course.lessons.training_tables` — the tables of chapters 5 and 5b (Table 6 beside the
+  zoo, the throughput table trick by trick, time to accuracy at the median pace);
 - :mod:`~resnet_course.lessons.teaching` — the teaching guide's tables;
 - :mod:`~resnet_course.lessons.labels` — the networks' names the others share.
 
@@ -33,6 +35,7 @@ __all__ = [  # the subpackages and modules (``from resnet_course.lessons import 
     "schematics",
     "teaching",
     "throughput",
+    "training_tables",
     "transfer",
     "verdicts",
     "widgets",
