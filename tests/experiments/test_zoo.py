@@ -156,3 +156,17 @@ def test_own_zoo_weights_of_another_network_are_refused_in_one_line(tmp_path: Pa
         zoo.load_zoo_network("resnet20", tmp_path)
     _own_zoo(tmp_path, "resnet20", create_model("resnet20").state_dict())
     assert not zoo.load_zoo_network("resnet20", tmp_path).training  # the right file loads, in eval mode
+
+
+REFERENCE = Path(__file__).resolve().parents[2] / "results" / "zoo"
+
+
+@pytest.mark.parametrize("path", sorted(REFERENCE.glob("*.pt")), ids=lambda p: p.stem)
+def test_every_stored_reference_network_is_pinned_in_the_package(path: Path) -> None:
+    """A finished zoo network's weights are read by the chapters: its SHA-256 must be in nn.weights.WEIGHTS."""
+    from resnet_course.nn.weights import WEIGHTS
+
+    pinned = WEIGHTS.get((path.stem, "cifar10"))
+    assert pinned is not None, f"pin {path.name} in resnet_course/nn/weights.py: sha256 {sha256_file(path)}"
+    assert pinned.file == path.name and pinned.sha256 == sha256_file(path)
+    assert json.loads((REFERENCE / f"{path.stem}.json").read_text())["final"]["test_error"] < 0.5
