@@ -15,6 +15,7 @@ import sys
 from collections import Counter
 
 import pytest
+
 from conftest import REPO_ROOT
 
 README = REPO_ROOT / "tests" / "README.md"

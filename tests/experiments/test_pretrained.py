@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO_ROOT
 
+from conftest import REPO_ROOT
 from resnet_course.data.cifar10 import load_cifar10
 from resnet_course.data.safety import ChecksumError, sha256_file
 from resnet_course.experiments import pretrained

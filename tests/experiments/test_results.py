@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
 
+from conftest import REPO_ROOT
 from resnet_course.experiments.reference import EXPERIMENTS
 from resnet_course.experiments.results import describe_meta, load_result, write_result
 
