@@ -101,7 +101,8 @@ def weights_dirs() -> list[Path]:
 
 
 def weights_path(file: str, dirs: Iterable[str | Path] | None = None) -> Path:
-    """Where weights file ``file`` (a bare file name) is: the first of ``dirs`` (default :func:`weights_dirs`) holding it.
+    """Where weights file ``file`` (a bare file name) is: the first of ``dirs`` (default :func:`weights_dirs`)
+    holding it.
 
     Raises ``ValueError`` for a name with a folder in it (the table names files, never
     paths) and ``FileNotFoundError`` naming every folder searched.

@@ -1,11 +1,9 @@
-"""The reference experiments of chapters 5-7 run end to end through the command line, at toy size.
+"""The reference experiments of chapter 7 run end to end through the command line, at toy size.
 
-One module-scoped chain: ``experiment pretrained`` (1 epoch on 1,024 images) writes the
-two checkpoints and their record into a temporary results folder, and a tiny zoo (ResNet-20
-and plain-20, 2 epochs on 96 images) writes ``zoo/``; ``gestures`` reads the pretrained
-network, ``lesion`` and ``landscape`` read the zoo's finished networks and skip the
-unfinished ones (ResNet-56, plain-56), exactly as the full runs read ``results/``. Each
-result must carry the metadata the book prints.
+One module-scoped chain: a tiny zoo (ResNet-20 and plain-20, 2 epochs on 96 images) writes
+``zoo/`` into a temporary results folder; ``lesion`` and ``landscape`` read the zoo's
+finished networks from it and skip the unfinished ones (ResNet-56, plain-56), exactly as the
+full runs read ``results/``. Each result must carry the metadata the book prints.
 """
 
 from __future__ import annotations
@@ -16,9 +14,7 @@ from pathlib import Path
 import pytest
 
 from resnet_course.cli import main
-from resnet_course.experiments.reference import EXPERIMENTS, PAPER_TABLE6
 from resnet_course.experiments.results import describe_meta, write_result
-from resnet_course.experiments.pretrained import load_pretrained
 from resnet_course.experiments.zoo import ZOO_RECIPE, run_zoo
 
 RUN_META = {"device", "torch", "commit", "date", "data_variant", "seed", "precision", "wall_time_s", "experiment"}
@@ -28,14 +24,11 @@ RUN_META = {"device", "torch", "commit", "date", "data_variant", "seed", "precis
 def toy_results(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
     folder = tmp_path_factory.mktemp("results")
     common = ["--device", "cpu", "--data-root", str(data_root), "--results-dir", str(folder)]
-    assert main(["experiment", "pretrained", "--epochs", "1", "--subset", "1024", "--batch-size", "128",
-                 "--no-progress", *common]) == 0
     tiny = ZOO_RECIPE.with_changes(epochs=2, batch_size=32, warmup_epochs=1.0)
     run_zoo(["resnet20", "plain20"], recipe=tiny, subset=96, test_subset=40, device="cpu", data_root=data_root,
             results_dir=folder, runs_dir=folder / "runs", progress=False)
     assert main(["experiment", "lesion", "--test-subset", "200", *common]) == 0
     assert main(["experiment", "landscape", "--points", "3", "--subset", "100", *common]) == 0
-    assert main(["experiment", "gestures", "--epochs", "1", "--no-progress", *common]) == 0
     return folder
 
 
@@ -44,16 +37,6 @@ def _read(folder: Path, name: str) -> dict:
     assert RUN_META <= set(result["meta"]), f"{name}: missing {RUN_META - set(result['meta'])}"
     assert "Reference run:" in describe_meta(result["meta"])
     return result
-
-
-@pytest.mark.slow
-def test_pretrained_writes_checkpoints_that_load(toy_results: Path) -> None:
-    record = _read(toy_results, "pretrained")
-    assert set(record["checkpoints"]) == {"resnet20", "plain20"}
-    for arch, entry in record["checkpoints"].items():
-        assert 0 <= entry["check_accuracy"] <= 1 and len(entry["sha256"]) == 64
-        assert load_pretrained(arch, toy_results).arch == arch
-    assert record["meta"]["lr"] == pytest.approx(0.1), "batch 128 scales the fast recipe's 0.4 at 512 to 0.1"
 
 
 @pytest.mark.slow
@@ -97,25 +80,6 @@ def test_a_study_with_no_finished_network_at_all_is_an_error(tmp_path: Path) -> 
 
     with pytest.raises(FileNotFoundError, match="none of resnet20, plain20, resnet56, plain56 is a finished zoo"):
         choose_networks(None, tmp_path)
-
-
-@pytest.mark.slow
-def test_gestures_compare_three_strategies(toy_results: Path) -> None:
-    result = _read(toy_results, "gestures")
-    runs = result["runs"]
-    assert set(runs) == {"scratch", "finetune", "features"}
-    assert runs["features"]["trainable_parameters"] == 64 * 6 + 6  # only the new 6-way head
-    assert runs["scratch"]["trainable_parameters"] == runs["finetune"]["trainable_parameters"]
-    for run in runs.values():
-        matrix = run["confusion_matrix"]
-        assert sum(map(sum, matrix)) == result["meta"]["test_images"]
-        assert len(run["per_class_accuracy"]) == 6
-
-
-def test_table6_trains_the_papers_depths() -> None:
-    assert EXPERIMENTS["table6"].models == ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
-    assert set(EXPERIMENTS["table6"].models) <= set(PAPER_TABLE6)
-    assert PAPER_TABLE6["resnet20"]["error"] == 8.75
 
 
 def test_a_result_without_metadata_is_refused(tmp_path: Path) -> None:
