@@ -304,10 +304,13 @@ def cmd_experiment(args: argparse.Namespace) -> int:
                               channels_last=args.channels_last,
                               results_dir=args.results_dir, progress=not args.no_progress, **common)
     elif args.name == "gestures":
-        from resnet_course.experiments.gestures import run_gestures
+        from resnet_course.experiments.gestures import SIZES, run_gestures
 
-        path = run_gestures(epochs=args.epochs or 30, amp=amp, results_dir=args.results_dir,
-                            progress=not args.no_progress, **common)
+        if args.epochs:
+            raise CommandError("experiment gestures gives every run a number of steps, not epochs: use --steps")
+        path = run_gestures(sizes=args.sizes or SIZES, seeds=args.seeds, steps=args.steps, image_size=args.image_size,
+                            batch_size=args.batch_size or 32, sources=args.sources, results_dir=args.results_dir,
+                            progress=not args.no_progress, **({"amp": amp} if args.amp else {}), **common)
     elif args.name == "lesion":
         from resnet_course.experiments.lesion import run_lesion
 
@@ -423,7 +426,7 @@ def _add_experiment(commands: argparse._SubParsersAction) -> None:
     experiment.add_argument("name", choices=sorted([*EXPERIMENTS, *OTHER_EXPERIMENTS]))
     experiment.add_argument("--epochs", type=positive_int,
                             help="epochs per network (default: the paper's 182 for degradation and table6; "
-                                 "20 for pretrained, 30 for gestures)")
+                                 "20 for pretrained)")
     experiment.add_argument("--subset", type=positive_int,
                             help="training images (default: all 50,000; landscape: the images the loss is "
                                  "measured on, default 1,000)")
@@ -450,6 +453,14 @@ def _add_experiment(commands: argparse._SubParsersAction) -> None:
     experiment.add_argument("--runs-dir", default="runs",
                             help="zoo: folder of the per-epoch checkpoints that let a stopped run resume "
                                  "(default: runs/)")
+    gestures = experiment.add_argument_group("gestures (learning curves on the session split)")
+    gestures.add_argument("--sizes", nargs="+", type=lambda v: None if v == "all" else positive_int(v),
+                          help="training images per class, 'all' for every one (default: 5 10 20 50 all)")
+    gestures.add_argument("--seeds", type=positive_int, default=3, help="seeds per point (default: 3)")
+    gestures.add_argument("--steps", type=positive_int, help="steps of every run (default: by size, 100 to 400)")
+    gestures.add_argument("--image-size", type=positive_int, default=32, help="crop side in pixels (default: 32)")
+    gestures.add_argument("--sources", nargs="+", default=["resnet20"], metavar="ARCH",
+                          help="CIFAR-10 networks to transfer from (default: resnet20)")
     experiment.add_argument("--no-progress", action="store_true")
     experiment.set_defaults(run=cmd_experiment)
 

@@ -56,6 +56,9 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "LR_GRIDS",
+    "MAX_STEPS",
+    "MIN_STEPS",
+    "STEP_PASSES",
     "STRATEGIES",
     "FrozenFeatures",
     "ImageNetInput",
@@ -149,7 +152,8 @@ class ImageNetInput(nn.Module):
         super().__init__()
         self.model, self.size = model, size
         source_mean, source_std = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
-        target_mean, target_std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        target_mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        target_std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
         self.register_buffer("scale", source_std / target_std, persistent=False)  # pixel = x·std + mean
         self.register_buffer("shift", (source_mean - target_mean) / target_std, persistent=False)
         self.num_classes = getattr(model, "num_classes", None)
@@ -178,7 +182,7 @@ def new_head(model: nn.Module, num_classes: int) -> nn.Module:
 
 
 def source_weights(arch: str) -> str:
-    """The pre-trained weights a source network starts from: ``"imagenet"`` for the ImageNet ResNets, else ``"cifar10"``."""
+    """The weights a source network starts from: ``"imagenet"`` for the ImageNet ResNets, else ``"cifar10"``."""
     return "imagenet" if re.fullmatch(r"resnet(\d+)", arch) and int(arch[6:]) in IMAGENET_DEPTHS else "cifar10"
 
 
@@ -246,14 +250,18 @@ def per_class_subset(labels: Tensor | Sequence[int], per_class: int | None, seed
     chosen: list[int] = []
     for c in range(num_classes):
         members = (labels == c).nonzero().squeeze(1)
-        order = torch.randperm(len(members), generator=generator)  # drawn for every class, so classes stay independent of per_class
+        order = torch.randperm(len(members), generator=generator)  # the same draws whatever per_class is
         chosen += members[order[:per_class]].tolist()
     return sorted(chosen)
 
 
-def steps_for(train_images: int, batch_size: int = 32, *, passes: float = 10.0, min_steps: int = 100,
-              max_steps: int = 400) -> int:
-    """Optimisation steps for a training set of ``train_images``: ``passes`` over it, kept within [min_steps, max_steps].
+#: The step budget of :func:`steps_for`: passes over the training images, and its bounds.
+STEP_PASSES, MIN_STEPS, MAX_STEPS = 25.0, 100, 400
+
+
+def steps_for(train_images: int, batch_size: int = 32, *, passes: float = STEP_PASSES, min_steps: int = MIN_STEPS,
+              max_steps: int = MAX_STEPS) -> int:
+    """Optimisation steps for ``train_images`` training images: ``passes`` over them, within [min_steps, max_steps].
 
     Every strategy gets this many steps at a size (the budget depends on the size only), so a
     difference between strategies is not a difference in training time. A tiny set gets
@@ -470,7 +478,8 @@ def _imagenet_weights(model_name: str) -> Any:
     elif name.startswith("plain"):
         why = "it is a plain network (no shortcuts), and ImageNet weights were published only for the residual ones"
     else:
-        why = "its stem differs from the ImageNet ResNets' (a 3×3 convolution for small images), so their tensors do not fit"
+        why = ("its stem differs from the ImageNet ResNets' (a 3×3 convolution for small images), so their tensors "
+               "do not fit")
     raise ValueError(f"ImageNet weights exist only for {available} (torchvision's IMAGENET1K_V1); "
                      f"{model_name!r} has none: {why}.")
 
@@ -480,7 +489,8 @@ def _unavailable_message(model_name: str, url: str, reason: str) -> str:
     file = url.rsplit("/", 1)[-1]
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     return (f"torchvision's ImageNet weights for {model_name} could not be loaded ({reason}). Without internet "
-            f"(as on the course machines), download them on a machine that has it: {url} (e.g. curl -LO {url}), then either copy "
+            f"(as on the course machines), download them on a machine that has it: {url} (e.g. curl -LO {url}), "
+            f"then either copy "
             f"{file} into torch's hub cache, {cache}/ (then load_imagenet_weights({model_name!r}) finds it), or "
             f"pass its path: load_imagenet_weights({model_name!r}, path='/path/to/{file}').")
 
@@ -566,7 +576,8 @@ def imagenet_status(model_name: str = "resnet18") -> tuple[bool, str]:
     """
     label = model_name.strip().lower()
     if cached_imagenet_weights(label) is not None:
-        return True, f"torchvision's ImageNet weights for {label} are in the local torch cache: the ImageNet route runs."
+        return True, (f"torchvision's ImageNet weights for {label} are in the local torch cache: the ImageNet route "
+                      "runs.")
     return False, (f"ImageNet route skipped: torchvision's ImageNet weights for {label} are not in the local torch "
                    f"cache, and they are only fetched on purpose (with internet: "
                    f"transfer.load_imagenet_weights({label!r}) downloads them once, from "
