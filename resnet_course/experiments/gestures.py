@@ -146,6 +146,7 @@ def run_gestures(
         get_weights(arch, "cifar10")
     device = resolve_device(device)
     start = time.perf_counter()
+    meta: dict[str, Any] = run_metadata(device, experiment=NAME)  # the commit and date of the code as it starts
     own_train = load_hands("train", data_root, size=image_size)
     own_test = load_hands("test", data_root, size=image_size)
     pool = ImageSet.concatenate([own_train, own_test], "all")
@@ -196,8 +197,7 @@ def run_gestures(
         _say(progress, _point_line(done, total, record, "dataset's own split: "))
 
     example = transfer_config(0.1, batch_size=batch_size, seed=seed, amp=amp)
-    meta: dict[str, Any] = run_metadata(
-        device, experiment=NAME,
+    meta.update(
         description="HandsDataset crops, session-disjoint split: learning curves (test accuracy against training "
                     "images per class) of training from scratch, fine-tuning the course's CIFAR-10 network and "
                     "frozen CIFAR-10 features under a new head; learning rates chosen on validation sessions",

@@ -85,7 +85,7 @@ def plot_learning_curves(points: Sequence[Mapping[str, Any]], *, strategies: Seq
     ax.set_xlabel("training images per class (log scale)")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
@@ -113,10 +113,11 @@ def plot_split_comparison(runs: Mapping[str, Mapping[str, Sequence[float]]], *, 
                    hatch=hatches[i % len(hatches)], edgecolor="black", lw=0.5, label=split if k == 0 else None)
             ax.plot([x] * len(values), values, "o", ms=3.5, color="black")
     ax.set_xticks(range(len(strategies)), [STRATEGY_LABELS.get(s, s) for s in strategies])
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 115)
+    ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", ncol=len(splits), frameon=False)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
