@@ -14,8 +14,8 @@ What it does, in order:
 2. **Learning rates.** For every source network and strategy, each learning rate of
    :data:`~resnet_course.lessons.transfer.LR_GRIDS` is trained on ``tune_per_class``
    images per class of the fitting part and scored on the validation part
-   (:func:`~resnet_course.lessons.transfer.tune_lr`); the best is used at every size. The
-   test sessions are not looked at.
+   (:func:`~resnet_course.lessons.transfer.tune_lr`, which extends the grid past an end
+   that comes out best); the best is used at every size. The test sessions are not looked at.
 3. **Learning curves.** For every seed, size (images per class; ``None`` = all) and
    strategy, one :func:`~resnet_course.lessons.transfer.run_point`: the same per-class
    subset, batches and augmentations for every strategy of a seed, the same number of
@@ -174,7 +174,7 @@ def run_gestures(
             tuning[arch][strategy] = tuned
             _say(progress, f"learning rate of {arch} {strategy}: {tuned['chosen']:g} (validation accuracy by lr: "
                            + ", ".join(f"{lr}: {sum(v) / len(v):.1%}" for lr, v in tuned["val_accuracy"].items())
-                           + ")")
+                           + (f"; grid extended by {tuned['extended']}" if tuned["extended"] else "") + ")")
 
     jobs = [(arch, strategy, s, size) for s in seed_list for size in sizes for arch in archs
             for strategy in strategies_for(arch)]

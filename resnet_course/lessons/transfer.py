@@ -362,24 +362,48 @@ def run_point(strategy: str, train_pool: ImageSet, test_set: ImageSet, *, per_cl
 
 
 def tune_lr(strategy: str, train_part: ImageSet, val_part: ImageSet, *, per_class: int | None, seeds: Sequence[int],
-            grid: Sequence[float] | None = None, **settings: Any) -> dict[str, Any]:
-    """Pick ``strategy``'s learning rate on validation data: the ``grid`` value with the best mean accuracy.
+            grid: Sequence[float] | None = None, extend: int = 2, **settings: Any) -> dict[str, Any]:
+    """Pick ``strategy``'s learning rate on validation data: the value with the best mean accuracy.
 
     Each learning rate of ``grid`` (default :data:`LR_GRIDS`) trains on ``per_class``
     images per class of ``train_part`` for every seed (:func:`run_point`, ``settings`` passed
     on) and is scored on ``val_part`` -- which must not be the test set. A diverged run
-    scores 0. Ties go to the smaller learning rate. Returns the grid, the accuracy of every
-    (lr, seed) and the chosen lr.
+    scores 0; ties go to the smaller learning rate. When the best is at an end of the grid,
+    the grid is extended beyond that end by its own ratio (up to ``extend`` times), so that
+    the choice is not cut off by where the grid happened to stop. Returns the learning rates
+    tried (sorted), the accuracy of every (lr, seed), those added by extension, and the
+    chosen lr.
     """
-    grid = tuple(LR_GRIDS[strategy] if grid is None else grid)
-    scores: dict[str, list[float]] = {}
-    for lr in grid:
+    tried = sorted(LR_GRIDS[strategy] if grid is None else grid)
+    ratio = (tried[-1] / tried[0]) ** (1 / (len(tried) - 1)) if len(tried) > 1 else 3.0
+    scores: dict[float, list[float]] = {}
+    added: list[float] = []
+
+    def score(lr: float) -> None:
         records = [run_point(strategy, train_part, val_part, per_class=per_class, seed=seed, lr=lr, **settings)[1]
                    for seed in seeds]
-        scores[repr(lr)] = [0.0 if r["diverged"] else r["test_accuracy"] for r in records]
-    mean = {lr: sum(scores[repr(lr)]) / len(seeds) for lr in grid}
-    chosen = max(sorted(grid), key=lambda lr: (mean[lr], -lr))
-    return {"grid": list(grid), "val_accuracy": scores, "chosen": chosen}
+        scores[lr] = [0.0 if r["diverged"] else r["test_accuracy"] for r in records]
+
+    def best() -> float:
+        return max(sorted(scores), key=lambda lr: (sum(scores[lr]) / len(scores[lr]), -lr))
+
+    for lr in tried:
+        score(lr)
+    up = down = 0
+    for _ in range(extend):
+        lrs = sorted(scores)
+        if len(lrs) < 2 or best() not in (lrs[0], lrs[-1]):
+            break
+        if best() == lrs[-1]:
+            up += 1
+            new = float(f"{tried[-1] * ratio ** up:.3g}")
+        else:
+            down += 1
+            new = float(f"{tried[0] / ratio ** down:.3g}")
+        added.append(new)
+        score(new)
+    return {"grid": sorted(scores), "val_accuracy": {repr(lr): scores[lr] for lr in sorted(scores)},
+            "extended": added, "chosen": best()}
 
 
 def curve(points: Sequence[Mapping[str, Any]], strategy: str, arch: str | None = None) -> dict[int, list[float]]:

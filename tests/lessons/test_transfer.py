@@ -12,6 +12,7 @@ needs the network.
 
 from __future__ import annotations
 
+import math
 import urllib.error
 
 import pytest
@@ -346,9 +347,24 @@ def test_tune_lr_picks_the_best_validation_accuracy(monkeypatch):
     tuned = transfer.tune_lr("finetune", "fit part", "validation part", per_class=20, seeds=[0, 1])
     assert {v for v, _, _ in seen} == {"validation part"}  # scored on the validation data it was given
     assert tuned["grid"] == [0.01, 0.03, 0.1] and tuned["val_accuracy"]["0.1"] == [0.6, 0.0]  # diverged scores 0
-    assert tuned["chosen"] == 0.03
-    tie = transfer.tune_lr("finetune", "fit", "val", per_class=20, seeds=[0], grid=[0.1, 0.03])
+    assert tuned["chosen"] == 0.03 and tuned["extended"] == []
+    tie = transfer.tune_lr("finetune", "fit", "val", per_class=20, seeds=[0], grid=[0.1, 0.03], extend=0)
     assert tie["chosen"] == 0.03  # equal accuracy: the smaller learning rate
+
+
+def test_tune_lr_extends_the_grid_past_an_edge(monkeypatch):
+    def peak_at_one(strategy, train_part, val_part, *, per_class, seed, lr, **settings):
+        return None, {"test_accuracy": 1 - abs(math.log10(lr)) / 10, "diverged": False}
+
+    monkeypatch.setattr(transfer, "run_point", peak_at_one)
+    tuned = transfer.tune_lr("finetune", "fit", "val", per_class=20, seeds=[0], grid=[0.01, 0.03, 0.1])
+    assert tuned["extended"] == [0.316, 1.0] and tuned["chosen"] == 1.0  # two steps up, best still at the edge
+    assert tuned["grid"] == [0.01, 0.03, 0.1, 0.316, 1.0] and set(tuned["val_accuracy"]) == {
+        "0.01", "0.03", "0.1", "0.316", "1.0"}
+    down = transfer.tune_lr("features", "fit", "val", per_class=20, seeds=[0], grid=[3.0, 10.0, 30.0], extend=5)
+    assert down["extended"] == [0.949, 0.3] and down["chosen"] == 0.949  # 1.0 lies between 0.949 and 3: interior
+    none = transfer.tune_lr("features", "fit", "val", per_class=20, seeds=[0], grid=[3.0, 10.0], extend=0)
+    assert none["extended"] == [] and none["chosen"] == 3.0
 
 
 # --------------------------------------------------------------------------- the verdict on synthetic curves
