@@ -21,30 +21,46 @@ the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
+from resnet_course import cli_args
 from resnet_course.budget import Budget, current_budget
-from resnet_course.data.cifar10 import CIFAR10_CLASSES
+from resnet_course.data.cifar10 import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from resnet_course.data.hands import HANDS_CLASSES
 from resnet_course.data.imageset import ImageSet
 from resnet_course.data.loaders import TensorLoader
-from resnet_course.data.registry import DATASETS, load_dataset, normalisation_for
+from resnet_course.data.registry import load_dataset, normalisation_for
+from resnet_course.data.safety import sha256_file
 from resnet_course.experiments.provenance import device_name, run_metadata
+from resnet_course.experiments.results import result_path
 from resnet_course.nn.registry import create_model, list_models
-from resnet_course.training.checkpoint import CheckpointError, atomic_write, load_checkpoint, remove_leftovers
+from resnet_course.nn.weights import WEIGHTS
+from resnet_course.training.callbacks import TrainingDiverged
+from resnet_course.training.checkpoint import (
+    LOCK,
+    CheckpointError,
+    FolderInUseError,
+    ResumeMismatchError,
+    atomic_write,
+    folder_lock,
+    latest_checkpoint,
+    load_checkpoint,
+    lock_holder,
+    remove_leftovers,
+)
 from resnet_course.training.config import TrainConfig
 from resnet_course.training.evaluation import evaluate
 from resnet_course.training.history import History
 from resnet_course.training.loop import fit
-from resnet_course.training.optim import SCHEDULES
-from resnet_course.training.recipes import get_recipe, list_recipes
+from resnet_course.training.recipes import get_recipe
 from resnet_course.training.runtime import distributed_info, resolve_device, seed_everything
 
 __all__ = [
@@ -63,37 +79,6 @@ TRAIN_FLAGS = ("epochs", "schedule", "warmup_epochs", "batch_size", "lr", "momen
 
 class CommandError(Exception):
     """A mistake in the command's arguments or inputs: printed as one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument prints one line (and the hint to use --help), not the whole usage."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-# --------------------------------------------------------------------------- argument values
-
-
-def _number(kind: Callable[[str], float], test: Callable[[float], bool], wanted: str) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {wanted}, not {text!r}") from None
-        if not test(value):
-            raise argparse.ArgumentTypeError(f"must be {wanted}, not {text}")
-        return value
-
-    parse.__name__ = kind.__name__  # what argparse calls the type in its messages
-    return parse
-
-
-positive_int = _number(int, lambda v: v >= 1, "a whole number >= 1")
-non_negative_int = _number(int, lambda v: v >= 0, "a whole number >= 0")
-positive_float = _number(float, lambda v: 0 < v < float("inf"), "a number > 0")
-non_negative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
-fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
 def device_option(name: str | None) -> torch.device:
@@ -136,7 +121,7 @@ def train_config(args: argparse.Namespace, budget: Budget) -> TrainConfig:
         if budget.quick:
             base = base.replace(epochs=budget.epochs)
     flags = {name: getattr(args, name) for name in TRAIN_FLAGS if getattr(args, name) is not None}
-    return base.replace(seed=args.seed, **flags)
+    return base.replace(seed=args.seed if args.seed is not None else 0, **flags)
 
 
 def check_output_folder(out: Path, *, resume: bool, overwrite: bool) -> Path:
@@ -147,18 +132,62 @@ def check_output_folder(out: Path, *, resume: bool, overwrite: bool) -> Path:
     above = next((parent for parent in out.parents if parent.exists()), None)
     if above is not None and not above.is_dir():
         raise CommandError(f"--out {out}: {above} is a file, so no folder can be made inside it")
+    writable = out if out.is_dir() else above
+    if writable is not None and not _may_write(writable):
+        raise CommandError(f"--out {out}: {writable} is read-only; choose a folder you can write to")
     if out.is_dir():
         remove_leftovers(out)
+        holder = lock_holder(out)  # a stale lock (its process gone) is removed
+        if holder is not None:
+            raise CommandError(f"--out {out} is in use by another resnet-course train (process {holder}); wait for "
+                               "it to finish, or choose another folder")
     has_checkpoint = any((out / name).is_file() for name in ("last.pt", "interrupted.pt"))
     if resume and not has_checkpoint:
         raise CommandError(f"--resume: {out} holds no last.pt or interrupted.pt to continue from; "
                            "drop --resume to start a new run there")
-    found = sorted(path.name for path in out.iterdir()) if out.is_dir() else []
+    found = sorted(path.name for path in out.iterdir() if path.name != LOCK) if out.is_dir() else []
     if found and not (resume or overwrite):
         shown = ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
         raise CommandError(f"--out {out} is not empty ({shown}): continue the run in it with --resume, replace it "
                            "with --overwrite, or choose another folder")
     return out
+
+
+def _may_write(folder: Path) -> bool:
+    """Whether files may be made in ``folder``; a folder without write permission bits counts as
+    read-only even for root (who could write there anyway), as :func:`~resnet_course.data.writable_dir` does."""
+    return os.access(folder, os.W_OK | os.X_OK) and bool(folder.stat().st_mode & 0o222)
+
+
+# What a run records (history.meta) that ``train --resume`` takes when the flag is not given.
+RESUMED_FROM_RECORD = ("model", "data", "recipe", "seed", "image_size", *TRAIN_FLAGS)
+TRAIN_DEFAULTS = {"model": "resnet20", "data": "cifar10", "seed": 0}
+
+
+def settings_to_resume(args: argparse.Namespace, out: Path) -> tuple[Path, dict[str, Any]]:
+    """``--resume``: every setting not given as a flag is the run's own (its checkpoint records them), so
+    ``train --out DIR --resume`` continues it exactly. A flag that names another network or data set is
+    refused here, before any data is read. Returns the checkpoint the run continues from, and what it recorded.
+    The quick/full mode of the session then decides nothing: the run keeps the mode it was started in."""
+    checkpoint, path = latest_checkpoint(out)
+    assert checkpoint is not None and path is not None  # check_output_folder made sure
+    recorded = (checkpoint.get("history") or {}).get("meta") or {}
+    for key in ("model", "data", "image_size") if recorded.get("data") == "hands" else ("model", "data"):
+        given, was = getattr(args, key), recorded.get(key)
+        if given is not None and was is not None and given != was:
+            flag = "--" + key.replace("_", "-")
+            raise ResumeMismatchError(f"--resume: the run in {out} trains {recorded.get('model')} on "
+                                      f"{recorded.get('data')} ({flag} {was}), not {flag} {given}: leave {flag} out "
+                                      "to continue it, or start the new run in another --out")
+    for key in RESUMED_FROM_RECORD:
+        if key == "image_size" and recorded.get("data") != "hands":
+            continue  # recorded for every run, a flag for the hand crops only
+        if getattr(args, key) is None and recorded.get(key) is not None:
+            setattr(args, key, recorded[key])
+    for flag, key in (("subset", "train_images"), ("test_subset", "test_images")):
+        if getattr(args, flag) is None and recorded.get(key) is not None:
+            setattr(args, flag, recorded[key])
+    return path, recorded
 
 
 def training_data(args: argparse.Namespace, budget: Budget, options: dict[str, int]) -> tuple[ImageSet, ImageSet]:
@@ -176,13 +205,21 @@ def training_data(args: argparse.Namespace, budget: Budget, options: dict[str, i
 
 def cmd_train(args: argparse.Namespace) -> int:
     budget = current_budget()
-    config = train_config(args, budget)  # an unknown recipe or a bad setting fails here, before any work
     out = check_output_folder(Path(args.out), resume=args.resume, overwrite=args.overwrite)
+    continued, recorded = settings_to_resume(args, out) if args.resume else (None, {})
+    for key, value in TRAIN_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    config = train_config(args, budget)  # an unknown recipe or a bad setting fails here, before any work
     device = device_option(args.device)
     options = _dataset_options(args.data, args.image_size)
     seed_everything(args.seed)  # before the model is built: the same seed gives the same initial weights
     model = create_model(args.model, num_classes=len(DATASET_CLASSES[args.data]))  # a bad name fails before data loads
     train_set, test_set = training_data(args, budget, options)
+    if config.drop_last and len(train_set) < config.batch_size:
+        raise CommandError(f"--batch-size {config.batch_size} is more than the {len(train_set):,} training images, and "
+                           "the recipe drops incomplete batches, so no step would be left: use a smaller --batch-size "
+                           "or a larger --subset")
     mean, std = normalisation_for(args.data, train_set)
     train_loader = TensorLoader(train_set, batch_size=config.batch_size, mean=mean, std=std, device=device,
                                 seed=args.seed, drop_last=config.drop_last)
@@ -192,18 +229,66 @@ def cmd_train(args: argparse.Namespace) -> int:
         "model": args.model, "data": args.data, "data_variant": train_set.variant,
         "image_size": int(train_set.images.shape[-1]), "classes": list(train_set.classes),
         "train_images": len(train_set), "test_images": len(test_set), "test_subset_seed": args.seed,
-        "normalisation": {"mean": list(mean), "std": list(std)}, "mode": budget.mode, "recipe": args.recipe,
+        "normalisation": {"mean": list(mean), "std": list(std)}, "mode": recorded.get("mode", budget.mode),
+        "recipe": args.recipe,
     }
     is_main = distributed_info()[0] == 0  # under torchrun one process speaks and writes
     if is_main:
-        print(f"training {args.model} on {train_set.variant}: {len(train_set):,} training / {len(test_set):,} test "
-              f"images, {config.epochs} epoch{'s' if config.epochs != 1 else ''}, device {device_name(device)}")
-        start_output_folder(out, overwrite=args.overwrite)
-    history = fit(model, train_loader, test_loader, config, checkpoint_dir=out, resume=args.resume,
-                  progress="log" if args.no_progress else True, device=device, meta=meta)
-    if is_main:
-        write_run(out, history)
+        doing = f"continuing {args.model} from {continued}" if continued else f"training {args.model}"
+        print(f"{doing} on {train_set.variant}: {len(train_set):,} training / {len(test_set):,} test images, "
+              f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}, device {device_name(device)}")
+        out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out, args) if is_main else contextlib.nullcontext():
+        return train_and_record(args, out, model, train_loader, test_loader, config, device, meta, is_main)
+
+
+@contextlib.contextmanager
+def output_lock(out: Path, args: argparse.Namespace) -> Iterator[None]:
+    """Hold ``--out``'s lock while training into it; once held, check the folder again -- another ``train``
+    may have finished a run there while this one read its data -- and only then clear it for ``--overwrite``."""
+    try:
+        with folder_lock(out):
+            check_output_folder(out, resume=args.resume, overwrite=args.overwrite)
+            start_output_folder(out, overwrite=args.overwrite)
+            yield
+    except FolderInUseError as error:
+        raise CommandError(f"--out {out} is in use by another resnet-course train (process {error.pid}); wait for "
+                           "it to finish, or choose another folder") from None
+
+
+def train_and_record(args: argparse.Namespace, out: Path, model: torch.nn.Module, train_loader: TensorLoader,
+                     test_loader: TensorLoader, config: TrainConfig, device: torch.device, meta: dict[str, Any],
+                     is_main: bool) -> int:
+    """``fit``, then ``history.json`` and ``metadata.json``; a fault after training began says what is intact."""
+    try:
+        history = fit(model, train_loader, test_loader, config, checkpoint_dir=out, resume=args.resume,
+                      progress="log" if args.no_progress else True, device=device, meta=meta)
+        if is_main:
+            write_run(out, history)
+    except KeyboardInterrupt as stop:
+        if getattr(stop, "checkpoint", None) is None and (out / "last.pt").is_file():
+            stop.checkpoint = out / "last.pt"  # Ctrl-C after the last epoch, while writing history.json
+        raise
+    except TrainingDiverged as error:
+        raise RunStopped(f"training diverged: the loss became NaN or infinite at step {error.step + 1} of epoch "
+                         f"{error.epoch + 1} (lr {error.lr:.4g}); {saved_so_far(out)} Train again with a smaller --lr "
+                         "or with --warmup-epochs 1 (in another --out, or with --overwrite)") from error
+    except OSError as error:  # a full disk, a folder made read-only meanwhile, a file system gone away
+        raise RunStopped(f"{error_line(error)}; {saved_so_far(out)} Once that is fixed, continue with: "
+                         f"{resume_command(args.argv)}") from error
     return 0
+
+
+class RunStopped(Exception):
+    """Training stopped by a fault after it began; the message says what is safe and how to continue."""
+
+
+def saved_so_far(out: Path) -> str:
+    """What of the run is safe on disk, in words."""
+    if not (out / "last.pt").is_file():
+        return "no epoch had finished, so nothing of the run was saved."
+    epochs = len((load_checkpoint(out / "last.pt").get("history") or {}).get("train_loss") or [])
+    return f"{out / 'last.pt'} holds the last finished epoch ({epochs}), intact."
 
 
 def start_output_folder(out: Path, *, overwrite: bool) -> None:
@@ -236,41 +321,68 @@ def _checkpoint_meta(checkpoint: dict, path: Path) -> dict:
     beside = path.parent / "metadata.json"
     if not meta.get("data") and beside.is_file():
         try:
-            meta.update(json.loads(beside.read_text()))
+            recorded = json.loads(beside.read_text())
         except ValueError:
-            raise CommandError(f"{beside} is not valid JSON; restore it or delete it") from None
+            recorded = None
+        if not isinstance(recorded, dict):
+            raise CommandError(f"{beside} is not the metadata a run writes (damaged JSON?); restore it, or move it "
+                               "away and evaluate a checkpoint that carries its own (any written by 'resnet-course "
+                               "train')")
+        meta.update(recorded)
     missing = [key for key in ("data", "image_size", "normalisation") if key not in meta]
     if missing or checkpoint.get("arch") is None:
-        raise CommandError(f"{path} does not say which network and data it was trained on (no "
-                           f"{', '.join(missing) or 'arch'} in it or beside it); use a checkpoint written by "
-                           "'resnet-course train'")
+        bare = " (weights only, and not weights the package pins)" if checkpoint.get("format_version") == 0 else ""
+        raise CommandError(f"{path} does not say which network and data it was trained on{bare}: no "
+                           f"{', '.join(missing) or 'arch'} in it or beside it; use a checkpoint written by "
+                           "'resnet-course train' (best.pt or last.pt)")
     return meta
+
+
+def _pinned_meta(path: Path) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+    """A bare CIFAR-10 weights file the package pins (``results/zoo/resnet20.pt``): network, options and data."""
+    digest = sha256_file(path)
+    for (name, tag), weights in WEIGHTS.items():
+        if weights.sha256.lower() == digest and tag == "cifar10":
+            meta = {"data": "cifar10", "image_size": 32, "data_variant": weights.meta.get("data"),
+                    "normalisation": {"mean": list(CIFAR10_MEAN), "std": list(CIFAR10_STD)}}
+            return name, {"num_classes": 10, **weights.meta.get("options", {})}, meta
+    return None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     path = Path(args.checkpoint)
+    if path.is_dir():
+        inside = [path / name for name in ("best.pt", "last.pt") if (path / name).is_file()]
+        raise CommandError(f"{path} is a folder, not a checkpoint" + (f": evaluate {inside[0]}" if inside else ""))
     if not path.is_file():
         raise CommandError(f"no checkpoint at {path}")
     checkpoint = load_checkpoint(path)
-    meta = _checkpoint_meta(checkpoint, path)
-    model = create_model(checkpoint["arch"], num_classes=checkpoint["num_classes"])
+    pinned = _pinned_meta(path) if checkpoint.get("format_version") == 0 else None
+    if pinned is not None:
+        arch, options, meta = pinned
+    else:
+        meta = _checkpoint_meta(checkpoint, path)
+        arch, options = checkpoint["arch"], {"num_classes": checkpoint["num_classes"]}
+    model = create_model(arch, **options)
     load_checkpoint(path, model)
     device = device_option(args.device)
-    options = {"size": meta["image_size"]} if meta["data"] == "hands" else {}
-    test_set = load_dataset(meta["data"], "test", args.data_root, **options)
+    data_options = {"size": meta["image_size"]} if meta["data"] == "hands" else {}
+    test_set = load_dataset(meta["data"], "test", args.data_root, **data_options)
     if not args.all_test_images and meta.get("test_images", len(test_set)) < len(test_set):
         test_set = test_set.subset(meta["test_images"], seed=meta.get("test_subset_seed", 0))
-    norm = meta["normalisation"]
-    loader = TensorLoader(test_set, batch_size=EVAL_BATCH_SIZE, shuffle=False, augment=False, mean=norm["mean"],
-                          std=norm["std"], device=device)
+    mean, std = meta["normalisation"]["mean"], meta["normalisation"]["std"]
+    if meta.get("data_variant") and meta["data_variant"] != test_set.variant:
+        print(f"note: trained on {meta['data_variant']}, evaluated on {test_set.variant}", file=sys.stderr)
+    loader = TensorLoader(test_set, batch_size=EVAL_BATCH_SIZE, shuffle=False, augment=False, mean=mean,
+                          std=std, device=device)
     result = evaluate(model, loader, tta_flip=args.tta_flip, device=device)
-    report = {"checkpoint": str(path), "model": checkpoint["arch"], "data_variant": test_set.variant,
+    report = {"checkpoint": str(path), "model": arch, "data_variant": test_set.variant,
               "test_images": result["count"], "accuracy": result["accuracy"], "loss": result["loss"],
               "tta_flip": args.tta_flip}
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"{checkpoint['arch']} on {result['count']:,} test images of {test_set.variant}: "
+        print(f"{arch} on {result['count']:,} test images of {test_set.variant}: "
               f"accuracy {result['accuracy']:.2%}, loss {result['loss']:.4f}"
               + (" (flip TTA)" if args.tta_flip else ""))
     return 0
@@ -279,9 +391,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- experiment, bench
 
 
+def check_finished_result(args: argparse.Namespace, experiments: Sequence[str]) -> None:
+    """A finished result (the book's reference, or a long run of yours) is replaced only with ``--overwrite``."""
+    if args.name == "zoo":
+        if args.overwrite:
+            raise CommandError("--overwrite does not apply to zoo: finished networks are skipped; move a network's "
+                               "results/zoo/<name>.* away to train it again")
+        return
+    path = Path(args.out) if args.name in experiments and args.out else result_path(args.name, args.results_dir)
+    if path.exists() and not args.overwrite:
+        try:
+            meta = json.loads(path.read_text()).get("meta", {})
+            made = f" (made {meta.get('date', '?')[:10]} on {meta.get('device', '?')})"
+        except (ValueError, AttributeError):
+            made = ""
+        elsewhere = "--out" if args.name in experiments else "--results-dir"
+        raise CommandError(f"{path} holds a finished run{made}: replace it with --overwrite, or write the new one "
+                           f"elsewhere with {elsewhere}")
+
+
 def cmd_experiment(args: argparse.Namespace) -> int:
     from resnet_course.experiments.reference import EXPERIMENTS, run_experiment
 
+    check_finished_result(args, list(EXPERIMENTS))
     device = device_option(args.device)
     amp = {None: None, "off": False}.get(args.amp, args.amp)
     common = {"seed": args.seed, "device": device, "data_root": args.data_root}
@@ -338,157 +470,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="resnet-course",
-        description="Build, train and evaluate the ResNets of the ResNet Course.",
-        epilog="Data comes from $RESNET_COURSE_DATA (or --data-root). RESNET_COURSE_QUICK=1 selects quick mode. "
-               "Errors are one line; --debug shows the traceback.",
-    )
-    parser.add_argument("--debug", action="store_true", help="on an error, show the traceback")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    listing = commands.add_parser("list-models", help="print every model name create_model() accepts")
-    listing.set_defaults(run=cmd_list_models)
-    _add_train(commands)
-    _add_evaluate(commands)
-    _add_experiment(commands)
-    _add_bench(commands)
-    for command in commands.choices.values():  # --debug after the command, too
-        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    return parser
-
-
-def _add_train(commands: argparse._SubParsersAction) -> None:
-    train = commands.add_parser(
-        "train", help="train a model and write history, checkpoints and metadata",
-        description="Train a network with SGD and write history.json, best.pt, last.pt and metadata.json to --out. "
-                    "Without --epochs, quick mode trains briefly on a subset and full mode uses the full budget.",
-    )
-    train.add_argument("--model", default="resnet20",
-                       help="a name from 'resnet-course list-models' (default: resnet20)")
-    train.add_argument("--data", default="cifar10", choices=DATASETS, help="the data set (default: cifar10)")
-    train.add_argument("--out", required=True, help="folder for history.json, best.pt, last.pt and metadata.json "
-                                                    "(must be empty unless --resume or --overwrite)")
-    train.add_argument("--recipe", metavar="NAME",
-                       help=f"a named set of settings ({', '.join(list_recipes())}): 'paper' is He et al. 2015 "
-                            "§4.2, 'fast' trains for time to accuracy; the flags below override it")
-    train.add_argument("--epochs", type=positive_int, help="epochs to train (the paper's CIFAR schedule is 182)")
-    train.add_argument("--schedule", choices=SCHEDULES,
-                       help="learning-rate schedule; 'paper' divides by 10 at 50%% and 75%% of training "
-                            "(default: the recipe's; without one, paper in full mode, onecycle in quick mode)")
-    train.add_argument("--batch-size", type=positive_int,
-                       help="images per step (default: 128, as the paper, or the recipe's)")
-    train.add_argument("--lr", type=positive_float, help="peak learning rate (default: 0.1, or the recipe's)")
-    train.add_argument("--momentum", type=fraction, help="(default: 0.9, or the recipe's)")
-    train.add_argument("--weight-decay", type=non_negative_float, help="(default: 1e-4, or the recipe's)")
-    train.add_argument("--nesterov", action=argparse.BooleanOptionalAction,
-                       help="Nesterov momentum (default: off, or the recipe's)")
-    train.add_argument("--warmup-epochs", type=non_negative_float,
-                       help="linear warm-up (default: the recipe's; without one, 0.3 in quick mode, else 0)")
-    train.add_argument("--label-smoothing", type=fraction, help="(default: 0, or the recipe's)")
-    train.add_argument("--subset", type=positive_int, help="train on this many images (class-balanced, seeded)")
-    train.add_argument("--test-subset", type=positive_int, help="evaluate on this many test images")
-    train.add_argument("--image-size", type=positive_int,
-                       help="side of the hand crops in pixels (hands only; default 64)")
-    train.add_argument("--seed", type=non_negative_int, default=0,
-                       help="seeds the initial weights, the subsets and the batch order (default: 0)")
-    train.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
-    train.add_argument("--data-root", help="data folder (default: $RESNET_COURSE_DATA)")
-    again = train.add_mutually_exclusive_group()
-    again.add_argument("--resume", action="store_true",
-                       help="continue the run in --out from its last checkpoint, with the same settings")
-    again.add_argument("--overwrite", action="store_true", help="replace the run in --out (its files are deleted)")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar (still one line per epoch)")
-    train.set_defaults(run=cmd_train)
-
-
-def _add_evaluate(commands: argparse._SubParsersAction) -> None:
-    evaluate_ = commands.add_parser("evaluate", help="test accuracy of a checkpoint written by 'train'")
-    evaluate_.add_argument("checkpoint", help="a .pt file written by 'resnet-course train'")
-    evaluate_.add_argument("--tta-flip", action="store_true", help="average predictions on the image and its mirror")
-    evaluate_.add_argument("--all-test-images", action="store_true",
-                           help="use the whole test split, not the subset the run was evaluated on")
-    evaluate_.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
-    evaluate_.add_argument("--data-root", help="data folder (default: $RESNET_COURSE_DATA)")
-    evaluate_.add_argument("--json", action="store_true", help="print one JSON line")
-    evaluate_.set_defaults(run=cmd_evaluate)
-
-
-def _add_experiment(commands: argparse._SubParsersAction) -> None:
-    from resnet_course.experiments.reference import EXPERIMENTS, OTHER_EXPERIMENTS
-
-    experiment = commands.add_parser(
-        "experiment", help="run a reference experiment of the book and write results/<name>.json",
-        description="Train the networks of one of the book's reference experiments and write their curves and "
-                    "metadata to results/<name>.json. Experiments: "
-                    + "; ".join([*(f"{e.name}: {e.description}" for e in EXPERIMENTS.values()),
-                                 *(f"{name}: {text}" for name, text in OTHER_EXPERIMENTS.items())]),
-    )
-    experiment.add_argument("name", choices=sorted([*EXPERIMENTS, *OTHER_EXPERIMENTS]))
-    experiment.add_argument("--epochs", type=positive_int,
-                            help="epochs per network (default: the paper's 182 for degradation and table6; "
-                                 "20 for pretrained)")
-    experiment.add_argument("--subset", type=positive_int,
-                            help="training images (default: all 50,000; landscape: the images the loss is "
-                                 "measured on, default 1,000)")
-    experiment.add_argument("--test-subset", type=positive_int, help="test images (default: all 10,000)")
-    experiment.add_argument("--batch-size", type=positive_int,
-                            help="degradation and table6 (default 128); pretrained: replaces the 'fast' recipe's 512 "
-                                 "and scales its lr in proportion")
-    experiment.add_argument("--warmup-epochs", type=non_negative_float, default=0.0,
-                            help="linear learning-rate warm-up before the paper's schedule (reduced runs need it)")
-    experiment.add_argument("--amp", choices=("bf16", "fp16", "off"),
-                            help="mixed precision (default: bf16 on a GPU, off on a CPU; bf16 is ~2.7x faster on a "
-                                 "CPU)")
-    experiment.add_argument("--channels-last", action="store_true", default=None,
-                            help="channels-last memory layout (default: on for a GPU)")
-    experiment.add_argument("--points", type=positive_int, default=21,
-                            help="landscape: grid points per axis of the 2-D slice")
-    experiment.add_argument("--seed", type=non_negative_int, default=0)
-    experiment.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
-    experiment.add_argument("--data-root", help="data folder (default: $RESNET_COURSE_DATA)")
-    experiment.add_argument("--out", help="degradation and table6: output JSON (default: results/<name>.json)")
-    experiment.add_argument("--results-dir", help="the others: folder to read the pre-trained networks from and "
-                                                  "write to (default: results/)")
-    experiment.add_argument("--only", nargs="+", metavar="NAME", help="zoo: train only these networks")
-    experiment.add_argument("--runs-dir", default="runs",
-                            help="zoo: folder of the per-epoch checkpoints that let a stopped run resume "
-                                 "(default: runs/)")
-    gestures = experiment.add_argument_group("gestures (learning curves on the session split)")
-    gestures.add_argument("--sizes", nargs="+", type=lambda v: None if v == "all" else positive_int(v),
-                          help="training images per class, 'all' for every one (default: 5 10 20 50 all)")
-    gestures.add_argument("--seeds", type=positive_int, default=3, help="seeds per point (default: 3)")
-    gestures.add_argument("--steps", type=positive_int, help="steps of every run (default: by size, 100 to 400)")
-    gestures.add_argument("--image-size", type=positive_int, default=32, help="crop side in pixels (default: 32)")
-    gestures.add_argument("--sources", nargs="+", default=["resnet20"], metavar="ARCH",
-                          help="CIFAR-10 networks to transfer from (default: resnet20)")
-    experiment.add_argument("--no-progress", action="store_true")
-    experiment.set_defaults(run=cmd_experiment)
-
-
-def _add_bench(commands: argparse._SubParsersAction) -> None:
-    bench = commands.add_parser(
-        "bench", help="images per second: the usual DataLoader loop vs the tensor-resident fit",
-        description="Train the same network for the same number of steps two ways (with --tricks: adding one "
-                    "speed trick at a time) and compare images per second.",
-    )
-    bench.add_argument("--model", default="resnet20")
-    bench.add_argument("--steps", type=positive_int, default=30, help="timed training steps per method (default: 30)")
-    bench.add_argument("--batch-size", type=positive_int, default=128)
-    bench.add_argument("--workers", type=non_negative_int, default=2,
-                       help="DataLoader workers of the usual loop (default: 2)")
-    bench.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
-    bench.add_argument("--data-root", help="data folder (default: $RESNET_COURSE_DATA)")
-    bench.add_argument("--tricks", action="store_true",
-                       help="also add bf16, channels-last, torch.compile, CUDA graphs, fused SGD and the fast recipe "
-                            "one at a time, and the share of the measured bf16 matmul peak")
-    bench.set_defaults(run=cmd_bench)
+    """The command's parser (:mod:`resnet_course.cli_args`), each sub-command calling its ``cmd_*`` here."""
+    return cli_args.build_parser({"list-models": cmd_list_models, "train": cmd_train, "evaluate": cmd_evaluate,
+                                  "experiment": cmd_experiment, "bench": cmd_bench})
 
 
 # --------------------------------------------------------------------------- main: one line per error
 
 # Errors the command anticipates (bad names and values, missing or damaged files, divergence):
 # one line each. Anything else is a bug and keeps its traceback.
-ANTICIPATED = (CommandError, ValueError, OSError, FloatingPointError, CheckpointError, torch.cuda.OutOfMemoryError)
+ANTICIPATED = (CommandError, ValueError, OSError, FloatingPointError, CheckpointError, RunStopped,
+               torch.cuda.OutOfMemoryError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -498,6 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    args.argv = argv
     try:
         return args.run(args)
     except KeyboardInterrupt as stop:
@@ -531,11 +524,16 @@ def interrupted_message(command: str, argv: Sequence[str], stop: BaseException) 
     checkpoint = getattr(stop, "checkpoint", None)
     if checkpoint is None:
         return f"resnet-course {command}: interrupted; nothing was saved"
-    words = [word for word in argv if word not in ("--overwrite", "--debug")]
-    if command == "train" and "--resume" not in words:
-        words.append("--resume")
     return (f"resnet-course {command}: interrupted; the run can continue from {checkpoint}. "
-            f"Continue it with: {shlex.join(['resnet-course', *words])}")
+            f"Continue it with: {resume_command(argv)}")
+
+
+def resume_command(argv: Sequence[str]) -> str:
+    """The command line that continues a stopped ``train``: the same one, with ``--resume`` for ``--overwrite``."""
+    words = [word for word in argv if word not in ("--overwrite", "--debug")]
+    if words[:1] == ["train"] and "--resume" not in words:
+        words.append("--resume")
+    return shlex.join(["resnet-course", *words])
 
 
 if __name__ == "__main__":

@@ -8,9 +8,13 @@ green run without data would prove nothing.
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -55,6 +59,52 @@ def toc_files(node: object = None) -> list[str]:
         for child in node:
             found.extend(toc_files(child))
     return found
+
+
+@pytest.fixture()
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every URL fetch fails as it does offline (torchvision's and ours use urlopen).
+
+    Here and not in a ``tests/data/conftest.py``: a second module named ``conftest`` would
+    shadow this one for the test files that ``from conftest import REPO_ROOT``.
+    """
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("network is unreachable (test)")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+
+
+class FullDisk(io.FileIO):
+    """A file on a disk that fills up after ``room`` bytes: the next write raises ENOSPC, as a real one does."""
+
+    room = 4096
+
+    def write(self, data) -> int:  # type: ignore[override]
+        if self.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(data)
+
+
+@pytest.fixture()
+def full_disk(monkeypatch: pytest.MonkeyPatch):
+    """``full_disk(name, occurrence=1, room=4096)``: the ``occurrence``-th atomic write of the file ``name``
+    (``last.pt``, ``history.json``, ...) finds the disk full after ``room`` bytes (until ``monkeypatch.undo()``)."""
+    import resnet_course.training.checkpoint as checkpoint_module
+
+    def fill(name: str, occurrence: int = 1, room: int = 4096) -> None:
+        seen = []
+
+        def open_(path, mode="r", *args, **kwargs):
+            if "w" in mode and Path(path).name.startswith(f".{name}."):
+                seen.append(path)
+                if len(seen) == occurrence:
+                    return io.BufferedWriter(type("Full", (FullDisk,), {"room": room})(path, "w"))
+            return open(path, mode, *args, **kwargs)
+
+        monkeypatch.setattr(checkpoint_module, "open", open_, raising=False)
+
+    return fill
 
 
 @pytest.fixture

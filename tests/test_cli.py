@@ -4,7 +4,9 @@ reported with the command that continues."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -17,6 +19,7 @@ import torch
 from resnet_course import cli
 from resnet_course.cli import main
 from resnet_course.experiments.speed import throughput_comparison
+from resnet_course.nn.weights import WEIGHTS, Weights
 from resnet_course.training.checkpoint import load_checkpoint
 
 METADATA_KEYS = {"model", "data", "data_variant", "epochs", "batch_size", "schedule", "device", "torch",
@@ -210,9 +213,11 @@ def test_bad_output_folders_are_one_line(tmp_path: Path, data_root: Path, capsys
 
 def test_leftovers_of_a_killed_checkpoint_write_are_cleaned(finished: Path, data_root: Path, capsys) -> None:
     leftover = finished / ".last.pt.99999999.tmp"
+    before = run_files(finished)
     leftover.write_bytes(b"half")
     assert tiny_train(finished, data_root) == 2  # refused (not empty), but cleaned at the start anyway
     assert not leftover.exists() and ".tmp" not in capsys.readouterr().err
+    assert run_files(finished) == before  # the finished run's own files untouched
 
 
 def test_ctrl_c_says_where_the_run_is_and_how_to_continue(tmp_path: Path, data_root: Path, monkeypatch,
@@ -267,3 +272,320 @@ def test_damaged_or_foreign_checkpoints_are_one_line(tiny_run: Path, tmp_path: P
     torch.save(load_checkpoint(tiny_run / "best.pt")["model"], bare)  # weights alone: which data?
     assert main(["evaluate", str(bare)]) == 2
     assert "does not say which network and data" in one_line(capsys.readouterr().err)
+
+
+# ----------------------------------------------------------------------------------------
+# Hardening beyond the issue's list: what a student or an instructor hits
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    """The tiny run's two epochs in one go: what every stopped-and-continued run must equal."""
+    out = tmp_path_factory.mktemp("straight") / "run"
+    assert tiny_train(out, data_root, "--epochs", "2") == 0
+    return out
+
+
+def same_history(a: Path, b: Path) -> bool:
+    first, second = (json.loads((run / "history.json").read_text()) for run in (a, b))
+    return all(first[key] == second[key] for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"))
+
+
+def test_resume_alone_continues_with_the_runs_own_settings(tmp_path: Path, straight_run: Path, data_root: Path,
+                                                          monkeypatch, capsys) -> None:
+    """The docstring's 'train --out DIR --resume': the network, data, subsets and settings come from the run."""
+    real_fit = cli.fit
+
+    def ctrl_c_after_epoch_1(*args, **kwargs):
+        return real_fit(*args, on_epoch_end=lambda epoch, history: (_ for _ in ()).throw(KeyboardInterrupt),
+                        **kwargs)
+
+    monkeypatch.setattr(cli, "fit", ctrl_c_after_epoch_1)
+    out = tmp_path / "run"
+    assert tiny_train(out, data_root, "--epochs", "2") == 130
+    monkeypatch.undo()
+    monkeypatch.setenv("RESNET_COURSE_QUICK", "0")  # another session's mode: the run keeps its own
+    capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--data-root", str(data_root), "--device", "cpu",
+                 "--no-progress"]) == 0
+    assert f"continuing resnet8 from {out / 'last.pt'}" in capsys.readouterr().out
+    meta = json.loads((out / "metadata.json").read_text())
+    assert (meta["model"], meta["train_images"], meta["test_images"], meta["batch_size"]) == ("resnet8", 100, 50, 50)
+    assert meta["mode"] == "quick" and meta["epochs"] == 2
+    assert same_history(out, straight_run)  # as if it had never stopped
+
+
+@pytest.mark.parametrize("flag, value", [("--model", "resnet20"), ("--data", "hands")])
+def test_resume_with_another_network_or_data_is_refused_before_reading_data(finished: Path, tmp_path: Path,
+                                                                           capsys, flag: str, value: str) -> None:
+    before = run_files(finished)
+    argv = ["train", "--out", str(finished), "--resume", flag, value, "--data-root", str(tmp_path / "no-data")]
+    assert main(argv) == 1  # no data there: a refusal after reading data would be another error
+    err = one_line(capsys.readouterr().err)
+    assert f"the run in {finished} trains resnet8 on cifar10" in err and f"leave {flag} out" in err
+    assert "create_model" not in err and "resume=False" not in err  # the command's words, not the Python API's
+    assert run_files(finished) == before
+
+
+def test_a_read_only_output_folder_is_refused_before_any_work(finished: Path, tmp_path: Path, data_root: Path,
+                                                             capsys) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    before = run_files(finished)
+    finished.chmod(0o555)
+    try:
+        assert tiny_train(locked / "run", data_root, "--epochs", "1") == 2
+        assert f"--out {locked / 'run'}: {locked} is read-only" in one_line(capsys.readouterr().err)
+        assert tiny_train(finished, data_root, "--epochs", "2", "--resume") == 2  # a whole epoch would be lost
+        assert f"{finished} is read-only" in one_line(capsys.readouterr().err)
+    finally:
+        locked.chmod(0o755)
+        finished.chmod(0o755)
+    assert not (locked / "run").exists() and run_files(finished) == before
+
+
+def test_a_batch_larger_than_the_training_images_is_named(tmp_path: Path, data_root: Path, capsys) -> None:
+    """The fast recipe drops incomplete batches: 100 images at batch 512 would train no step at all."""
+    argv = ["train", "--out", str(tmp_path / "run"), "--recipe", "fast", "--model", "resnet8", "--subset", "100",
+            "--epochs", "1", "--data-root", str(data_root), "--device", "cpu", "--no-progress"]
+    assert main(argv) == 2
+    err = one_line(capsys.readouterr().err)
+    assert "--batch-size 512 is more than the 100 training images" in err and "smaller --batch-size" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_full_disk_mid_run_loses_no_finished_epoch(tmp_path: Path, data_root: Path, straight_run: Path,
+                                                     full_disk, monkeypatch, capsys) -> None:
+    """torch.save turns ENOSPC into a RuntimeError ('enforce fail at inline_container.cc'): it was a traceback."""
+    out = tmp_path / "run"
+    argv = ["train", "--out", str(out), "--data-root", str(data_root), *TINY, "--epochs", "2"]
+    full_disk("last.pt", 2)  # epoch 2's checkpoint
+    assert main(argv) == 1
+    err = one_line(capsys.readouterr().err)
+    assert f"No space left on device: {out / 'last.pt'}" in err
+    assert f"{out / 'last.pt'} holds the last finished epoch (1), intact" in err
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1  # the finished epoch, readable
+    monkeypatch.undo()
+    command = shlex.split(err.split("continue with: ")[1])
+    assert command[1:] == [*argv, "--resume"] and main(command[1:]) == 0
+    assert same_history(out, straight_run)
+
+
+def test_a_full_disk_while_writing_history_keeps_the_run(tmp_path: Path, data_root: Path, full_disk, monkeypatch,
+                                                          capsys) -> None:
+    out = tmp_path / "run"
+    full_disk("history.json", room=10)
+    assert tiny_train(out, data_root, "--epochs", "1") == 1
+    err = one_line(capsys.readouterr().err)
+    assert f"No space left on device: {out / 'history.json'}" in err and "holds the last finished epoch (1)" in err
+    monkeypatch.undo()
+    assert main(shlex.split(err.split("continue with: ")[1])[1:]) == 0  # nothing left to train: writes the files
+    assert len(json.loads((out / "history.json").read_text())["train_loss"]) == 1
+
+
+def test_ctrl_c_after_the_last_epoch_points_at_the_finished_run(tmp_path: Path, data_root: Path, monkeypatch,
+                                                                 capsys) -> None:
+    """Ctrl-C while history.json is written: the run is finished, not 'nothing was saved'."""
+    out = tmp_path / "run"
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "write_run", ctrl_c)
+    assert tiny_train(out, data_root, "--epochs", "1") == 130
+    err = one_line(capsys.readouterr().err)
+    assert f"the run can continue from {out / 'last.pt'}" in err and "nothing was saved" not in err
+    monkeypatch.undo()
+    assert main(shlex.split(err.split("Continue it with: ")[1])[1:]) == 0
+    assert len(json.loads((out / "history.json").read_text())["train_loss"]) == 1
+
+
+def test_ctrl_c_while_the_data_is_read_changes_nothing(finished: Path, data_root: Path, monkeypatch,
+                                                       capsys) -> None:
+    before = run_files(finished)
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "load_dataset", ctrl_c)
+    assert tiny_train(finished, data_root, "--epochs", "2", "--resume") == 130
+    assert one_line(capsys.readouterr().err) == "resnet-course train: interrupted; nothing was saved"
+    assert run_files(finished) == before
+
+
+def test_divergence_is_one_line_in_the_commands_words(tmp_path: Path, data_root: Path, capsys) -> None:
+    assert tiny_train(tmp_path / "run", data_root, "--epochs", "1", "--lr", "1e30") == 1
+    err = one_line(capsys.readouterr().err)
+    assert "training diverged" in err and "nothing of the run was saved" in err
+    assert "smaller --lr" in err and "--warmup-epochs 1" in err
+    assert "warmup_epochs=" not in err and "grad_clip" not in err  # Python's words, not the command's
+
+
+@pytest.mark.parametrize("how", ["--data-root", "RESNET_COURSE_DATA"])
+def test_a_data_folder_that_is_a_file_is_named_as_such(tmp_path: Path, monkeypatch, capsys, how: str) -> None:
+    """It was reported as 'the folder is read-only' (a download was tried into it)."""
+    (tmp_path / "data").write_text("not a folder")
+    argv = ["train", "--out", str(tmp_path / "run"), "--model", "resnet8", "--device", "cpu"]
+    if how == "--data-root":
+        argv += ["--data-root", str(tmp_path / "data")]
+    else:
+        monkeypatch.setenv("RESNET_COURSE_DATA", str(tmp_path / "data"))
+    assert main(argv) == 1
+    err = one_line(capsys.readouterr().err)
+    assert f"the data folder {tmp_path / 'data'}" in err and "is a file" in err and "read-only" not in err
+    assert ("(from $RESNET_COURSE_DATA)" in err) == (how == "RESNET_COURSE_DATA")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+@pytest.mark.parametrize("device, expected", [("cuda", "device 'cuda': this machine has no CUDA GPU; use cpu"),
+                                              ("gpu", "unknown device 'gpu': use cpu, cuda or cuda:N")],
+                         ids=["cuda-without-gpu", "unknown-device"])
+def test_an_unusable_device_is_a_usage_error(tiny_run: Path, tmp_path: Path, monkeypatch, capsys, command: str,
+                                             device: str, expected: str) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU machine, wherever the test runs
+    target = ["--out", str(tmp_path / "run"), "--model", "resnet8"] if command == "train" else [
+        str(tiny_run / "best.pt")]
+    assert main([command, *target, "--device", device]) == 2
+    assert one_line(capsys.readouterr().err) == f"resnet-course {command}: error: --device: {expected}"
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("argv, status, expected", [
+    (["train", "--model", "resnt20"], 1, "unknown model 'resnt20'. Did you mean resnet20"),
+    (["train", "--model", "resnet-20"], 1, "(the command: resnet-course list-models)"),
+    (["train", "--recipe", "Fats"], 1, "unknown recipe 'Fats'. Did you mean 'fast'?"),
+    (["experiment", "lesoin"], 2, "invalid choice: 'lesoin' (choose from"),
+    (["experiment", "zoo", "--only", "resnt20"], 1, "not in the zoo: resnt20 (did you mean resnet20?)"),
+], ids=["model", "model-list-models", "recipe", "experiment", "zoo-only"])
+def test_a_near_miss_name_gets_a_suggestion(tmp_path: Path, capsys, argv: list[str], status: int,
+                                            expected: str) -> None:
+    argv = [*argv, "--out", str(tmp_path / "run")] if argv[0] == "train" else [*argv, "--runs-dir", str(tmp_path)]
+    if status == 2:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+    else:
+        assert main(argv) == status
+    assert expected in one_line(capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_quick_mode_value_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("RESNET_COURSE_QUICK", "maybe")
+    assert main(["train", "--out", str(tmp_path / "run")]) == 1
+    err = one_line(capsys.readouterr().err)
+    assert "RESNET_COURSE_QUICK must be 1 (quick) or 0 (full), not 'maybe'" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def mini_data(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    """A CIFAR-10 JPEG copy of 3 test images per class: enough for evaluate, quick to decode."""
+    root = tmp_path_factory.mktemp("mini_data")
+    for name in sorted(p.name for p in (data_root / "cifar10-jpg" / "test").iterdir()):
+        (root / "cifar10-jpg" / "test" / name).mkdir(parents=True)
+        for source in sorted((data_root / "cifar10-jpg" / "test" / name).iterdir())[:3]:
+            shutil.copyfile(source, root / "cifar10-jpg" / "test" / name / source.name)
+    return root
+
+
+def test_evaluate_a_run_folder_points_at_its_checkpoint(tiny_run: Path, capsys) -> None:
+    assert main(["evaluate", str(tiny_run)]) == 2
+    assert one_line(capsys.readouterr().err).endswith(f"{tiny_run} is a folder, not a checkpoint: "
+                                                      f"evaluate {tiny_run / 'best.pt'}")
+
+
+def test_evaluate_a_file_that_is_no_checkpoint_does_not_say_delete_it(tiny_run: Path, capsys) -> None:
+    """history.json given by mistake: it was 'truncated or corrupt ...; delete it'."""
+    before = (tiny_run / "history.json").read_bytes()
+    assert main(["evaluate", str(tiny_run / "history.json")]) == 1
+    err = one_line(capsys.readouterr().err)
+    assert "is not a PyTorch checkpoint at all (it looks like JSON)" in err and "best.pt or last.pt" in err
+    assert "delete" not in err and (tiny_run / "history.json").read_bytes() == before
+
+
+def test_evaluate_pinned_weights_of_the_zoo(tiny_run: Path, tmp_path: Path, mini_data: Path, monkeypatch,
+                                           capsys) -> None:
+    """results/zoo/resnet20.pt is a bare state dict: the pinned SHA-256 says which network and data it is."""
+    bare = tmp_path / "resnet8.pt"
+    torch.save(load_checkpoint(tiny_run / "best.pt")["model"], bare)
+    digest = hashlib.sha256(bare.read_bytes()).hexdigest()
+    assert main(["evaluate", str(bare), "--data-root", str(mini_data)]) == 2  # not pinned: which network?
+    err = one_line(capsys.readouterr().err)
+    assert "does not say which network and data" in err and "not weights the package pins" in err
+    monkeypatch.setitem(WEIGHTS, ("resnet8", "cifar10"), Weights("resnet8.pt", digest, {"num_classes": 10}))
+    assert main(["evaluate", str(bare), "--json", "--data-root", str(mini_data)]) == 0
+    pinned = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["evaluate", str(tiny_run / "best.pt"), "--json", "--all-test-images", "--data-root",
+                 str(mini_data)]) == 0
+    checkpoint = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert pinned["model"] == "resnet8" and pinned["test_images"] == checkpoint["test_images"] == 30
+    assert (pinned["accuracy"], pinned["loss"]) == (checkpoint["accuracy"], checkpoint["loss"])
+
+
+def test_evaluate_with_damaged_metadata_beside_a_bare_checkpoint(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """A metadata.json that is JSON but not a dict was a TypeError traceback."""
+    torch.save(load_checkpoint(tiny_run / "best.pt")["model"], tmp_path / "bare.pt")
+    for text in ("[1, 2]", "{not json"):
+        (tmp_path / "metadata.json").write_text(text)
+        assert main(["evaluate", str(tmp_path / "bare.pt")]) == 2
+        assert f"{tmp_path / 'metadata.json'} is not the metadata a run writes" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("argv, flag", [(["experiment", "lesion", "--results-dir", "{folder}"], "--results-dir"),
+                                        (["experiment", "degradation", "--out", "{folder}/lesion.json"], "--out")],
+                         ids=["lesion", "degradation-out"])
+def test_a_finished_experiment_result_is_not_replaced_unless_asked(tmp_path: Path, capsys, argv: list[str],
+                                                                   flag: str) -> None:
+    """'experiment lesion --test-subset 200' replaced the book's reference lesion.json without a word."""
+    result = tmp_path / "lesion.json"
+    result.write_text(json.dumps({"meta": {"date": "2026-11-23T10:00:00", "device": "NVIDIA H100"}, "runs": {}}))
+    before = result.read_bytes()
+    assert main([word.format(folder=tmp_path) for word in argv] + ["--data-root", str(tmp_path / "none")]) == 2
+    err = one_line(capsys.readouterr().err)
+    assert f"{result} holds a finished run (made 2026-11-23 on NVIDIA H100)" in err
+    assert "--overwrite" in err and flag in err
+    assert result.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["lesion.json"]
+
+
+def test_a_folder_another_train_is_writing_is_refused(finished: Path, tmp_path: Path, data_root: Path,
+                                                      capsys) -> None:
+    """Two trains into one --out each overwrote the other's last.pt and history.json without a word."""
+    alive = str(os.getppid())  # a process that runs: the one that started the tests
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for out, extra in ((empty, ()), (finished, ("--resume", "--epochs", "2"))):
+        (out / ".lock").write_text(alive)
+        before = run_files(out)
+        assert tiny_train(out, data_root, "--epochs", "1", *extra) == 2
+        err = one_line(capsys.readouterr().err)
+        assert f"--out {out} is in use by another resnet-course train (process {alive})" in err
+        assert run_files(out) == before  # the other run's files and its lock untouched
+
+
+def test_a_stale_lock_of_a_killed_train_is_taken_over(finished: Path, data_root: Path) -> None:
+    (finished / ".lock").write_text("99999999")  # its process is gone (kill -9)
+    assert tiny_train(finished, data_root, "--epochs", "2", "--resume") == 0
+    assert not (finished / ".lock").exists()
+    assert len(json.loads((finished / "history.json").read_text())["train_loss"]) == 2
+
+
+def test_a_run_another_train_finished_meanwhile_is_not_overwritten(tiny_run: Path, tmp_path: Path, data_root: Path,
+                                                                   monkeypatch, capsys) -> None:
+    """Both found --out empty; the other finished while this one read its data: checked again under the lock."""
+    out = tmp_path / "run"
+    real = cli.training_data
+
+    def the_other_finishes_meanwhile(*args, **kwargs):
+        loaded = real(*args, **kwargs)
+        shutil.copytree(tiny_run, out)
+        return loaded
+
+    monkeypatch.setattr(cli, "training_data", the_other_finishes_meanwhile)
+    assert tiny_train(out, data_root, "--epochs", "1") == 2
+    assert f"--out {out} is not empty" in one_line(capsys.readouterr().err)
+    assert run_files(out) == run_files(tiny_run)  # the finished run byte-identical, no lock left behind

@@ -246,3 +246,87 @@ def test_teaching_guide_lists_every_exercise_with_a_real_self_check() -> None:
                 assert exercise.self_check in self_checks.__all__, \
                     f"{exercise.label} names {exercise.self_check}, which resnet_course.exercises does not export"
     assert any(e.self_check for p in NOTEBOOKS for e in teaching.exercises(p)), "no exercise has a self-check"
+
+
+# --------------------------------------------------------------------------------------
+# (f) every chapter opens with the same setup cell; test markers are tags; no notes to ourselves
+
+CHAPTERS_IN_TOC = [REPO_ROOT / f"{f}.ipynb" for f in toc_files() if re.match(r"^notebooks/\d\d_", f)]
+OTHER_NOTEBOOKS = [p for p in NOTEBOOKS + PAGE_NOTEBOOKS if p not in CHAPTERS_IN_TOC]
+
+
+def _code_cells(path: Path) -> list[dict]:
+    return [c for c in _load(path)["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS_IN_TOC, ids=_id)
+def test_chapter_opens_with_the_setup_cell(path: Path) -> None:
+    """The first code cell is resnet_course.lessons.chapter.SETUP_CELL, as it is, behind a toggle in the book."""
+    import resnet_course
+    from resnet_course.lessons.chapter import SETUP_CELL
+
+    first = _code_cells(path)[0]
+    source = _source(first)
+    assert source == SETUP_CELL, (
+        f"{path.name}: the first code cell is not the setup cell of resnet_course.lessons.chapter.SETUP_CELL "
+        f"(starts {source[:80]!r})")
+    assert "hide-input" in first.get("metadata", {}).get("tags", []), \
+        f"{path.name}: tag the setup cell 'hide-input' so that the book shows it behind a toggle"
+    pinned = re.search(r"resnet-course @ git\+\S+@v([\w.]+)\"", source)
+    assert pinned and pinned.group(1) == resnet_course.__version__, \
+        f"{path.name}: the setup cell installs version {pinned and pinned.group(1)}, the package is " \
+        f"{resnet_course.__version__}"
+
+
+def test_only_chapters_have_the_setup_cell() -> None:
+    from resnet_course.lessons.chapter import SETUP_CELL
+
+    assert CHAPTERS_IN_TOC, "no chapters found in _toc.yml"
+    marker = SETUP_CELL.splitlines()[0]
+    holders = [p.relative_to(REPO_ROOT).as_posix() for p in OTHER_NOTEBOOKS
+               if any(marker in _source(c) or "start_chapter(" in _source(c) for c in _code_cells(p))]
+    assert not holders, f"only the chapters open with the setup cell; also found in {holders}"
+
+
+NBVAL_COMMENT = re.compile(r"^\s*#\s*(NBVAL_\w+|PYTEST_VALIDATE_\w+)\s*$", re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + PAGE_NOTEBOOKS, ids=_id)
+def test_test_markers_are_tags_not_comments(path: Path) -> None:
+    """nbval's markers are cell tags (``nbval-check-output``): readers never see a ``# NBVAL_…`` comment."""
+    marked = [f"code cell {i} ({m.group(1)})" for i, c in enumerate(_code_cells(path), start=1)
+              for m in [NBVAL_COMMENT.search(_source(c))] if m]
+    assert not marked, f"{path.name}: replace these comments by nbval cell tags (e.g. nbval-check-output): {marked}"
+
+
+# Machine paths and raw error text in stored outputs say where the book was built, not what it teaches.
+MACHINE_TRACES = re.compile(r"(/root/|/home/\w+|/tmp/|/work/|/private/var/|[A-Z]:\\\\Users|<urlopen error)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + PAGE_NOTEBOOKS, ids=_id)
+def test_outputs_show_no_machine_paths_or_raw_errors(path: Path) -> None:
+    found = []
+    for i, cell in enumerate(_code_cells(path), start=1):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            texts = [output.get("text", ""), data.get("text/plain", ""), data.get("text/markdown", "")]
+            for text in texts:
+                text = "".join(text) if isinstance(text, list) else text
+                match = MACHINE_TRACES.search(text)
+                if match:
+                    found.append(f"code cell {i}: …{text[max(0, match.start() - 40):match.end() + 40]!r}…")
+    assert not found, f"{path.name}: outputs show machine paths or raw errors:\n  " + "\n  ".join(found)
+
+
+# How the course was made is not the reader's business; a measurement that does not exist is left out.
+NOTES_TO_OURSELVES = re.compile(
+    r"(no GPU was available|GPU (was|is) not available to|machines have no internet|built without internet|"
+    r"not been measured yet|still to be (measured|done)|has not been measured|could not be rerun here)",
+    re.IGNORECASE)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + PAGE_NOTEBOOKS + sorted((REPO_ROOT / "book").glob("*.md")), ids=_id)
+def test_no_notes_about_how_the_book_was_made(path: Path) -> None:
+    text = path.read_text(encoding="utf-8") if path.suffix == ".md" else _markdown(_load(path))
+    notes = [m.group(0) for m in NOTES_TO_OURSELVES.finditer(text)]
+    assert not notes, f"{path.name}: the book speaks to readers; remove: {notes}"

@@ -21,8 +21,9 @@ import hashlib
 import io
 import os
 import tempfile
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -75,14 +76,30 @@ def open_rgb(path: str | Path) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def parallel(work: Callable[[range], None], n: int) -> None:
+def parallel(work: Callable[[Iterable[int]], None], n: int) -> None:
     """Run ``work(indices)`` on ``os.cpu_count()`` threads, each over a strided share of
     ``range(n)``; re-raise the first error. Pillow releases the GIL while it decodes, and
-    one task per thread (not per file) keeps the pool's own overhead out of the way."""
+    one task per thread (not per file) keeps the pool's own overhead out of the way.
+
+    Ctrl-C (or any error) stops every thread at its next index: the pool would otherwise
+    finish all its shares -- tens of seconds of decoding -- before the interrupt is seen.
+    """
     workers = max(1, min(8, os.cpu_count() or 1, n))
+    stop = threading.Event()
+
+    def share(start: int) -> Iterator[int]:
+        for i in range(start, n, workers):
+            if stop.is_set():
+                return
+            yield i
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in pool.map(work, [range(k, n, workers) for k in range(workers)]):
-            pass
+        try:
+            for _ in pool.map(work, [share(k) for k in range(workers)]):
+                pass
+        except BaseException:
+            stop.set()
+            raise
 
 
 def decode_into(out: np.ndarray, paths: Sequence[str | Path]) -> None:
@@ -92,11 +109,12 @@ def decode_into(out: np.ndarray, paths: Sequence[str | Path]) -> None:
     """
     height, width = out.shape[1:3]
 
-    def decode(indices: range) -> None:
+    def decode(indices: Iterable[int]) -> None:
         for i in indices:
             image = open_rgb(paths[i])
             if image.size != (width, height):
-                raise CorruptImageError(f"image {paths[i]} is {image.size[0]}x{image.size[1]}, expected {width}x{height}")
+                raise CorruptImageError(f"image {paths[i]} is {image.size[0]}x{image.size[1]}, "
+                                        f"expected {width}x{height}")
             out[i] = np.frombuffer(image.tobytes(), dtype=np.uint8).reshape(height, width, 3)
 
     parallel(decode, len(paths))
@@ -114,7 +132,7 @@ def content_fingerprint(files: Sequence[str | Path], base: str | Path) -> str:
     prefix = len(str(base)) + 1
     digests: list[bytes] = [b""] * len(paths)
 
-    def digest(indices: range) -> None:
+    def digest(indices: Iterable[int]) -> None:
         for i in indices:
             with open(paths[i], "rb") as file:
                 content = file.read()
@@ -158,8 +176,9 @@ def load_cache(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
 def save_cache(path: Path, blob: dict[str, Any]) -> None:
     """Write ``blob`` atomically: to a temporary file in the same folder, then rename.
 
-    A crash mid-write leaves the old cache (or none), never half a file. Failing to write
-    a cache is not an error -- the data is in memory already -- so it only warns.
+    A crash mid-write leaves the old cache (or none), never half a file; Ctrl-C mid-write
+    removes the temporary file too. Failing to write a cache (a full disk, a read-only
+    folder) is not an error -- the data is in memory already -- so it only warns.
     """
     tmp = None
     try:
@@ -169,8 +188,10 @@ def save_cache(path: Path, blob: dict[str, Any]) -> None:
             torch.save(blob, file)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache may be shared
         os.replace(tmp, path)
-    except OSError as exc:
+        tmp = None
+    except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as a RuntimeError
         warnings.warn(f"could not write cache {path}: {exc}", stacklevel=3)
+    finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 

@@ -139,7 +139,8 @@ def cifar10_jpeg_files(split_dir: Path) -> tuple[list[str], list[int]]:
     files: list[str] = []
     labels: list[int] = []
     for label, name in enumerate(CIFAR10_CLASSES):
-        names = sorted(e.name for e in os.scandir(folders[name]) if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES)
+        names = sorted(e.name for e in os.scandir(folders[name])
+                       if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES)
         if not names:
             raise DataNotFoundError(f"{folders[name]} holds no images (.jpg, .jpeg or .png); restore the copy")
         files += [os.path.join(folders[name], n) for n in names]

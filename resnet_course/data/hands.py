@@ -19,6 +19,7 @@ import csv
 import math
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -170,13 +171,14 @@ def _crop_hands(images_dir: Path, rows: list[dict[str, Any]], size: int, margin:
     filenames = list(by_file)
     bilinear = getattr(Image, "Resampling", Image).BILINEAR  # Pillow >= 9.1 has Image.Resampling
 
-    def crop(indices: range) -> None:
+    def crop(indices: Iterable[int]) -> None:
         for k in indices:
             image = open_rgb(images_dir / filenames[k])
             for i in by_file[filenames[k]]:
                 # PIL's crop fills the part of the box outside the image with zeros; its
                 # bilinear resize widens the filter when shrinking (antialiasing).
-                out[i] = np.asarray(image.crop(hand_crop_box(rows[i], image.size, margin)).resize((size, size), bilinear))
+                box = hand_crop_box(rows[i], image.size, margin)
+                out[i] = np.asarray(image.crop(box).resize((size, size), bilinear))
 
     parallel(crop, len(filenames))
     return out
@@ -246,7 +248,8 @@ def download_hands(root: str | Path | None = None) -> Path:
         found = [p.parent.parent for p in staging.glob("*/data/train_labels.csv")]
         found += [staging] if (staging / "data" / "train_labels.csv").is_file() else []
         if len(found) != 1:
-            raise DataNotFoundError("the downloaded archive does not have the expected layout (*/data/train_labels.csv)")
+            raise DataNotFoundError("the downloaded archive does not have the expected layout "
+                                    "(*/data/train_labels.csv)")
         for name, expected in HANDS_SHA256.items():
             verify_sha256(found[0] / name, expected)
         if target.exists():
@@ -307,4 +310,5 @@ def load_hands(
         }
 
     key = cache_key([csv_path, *photos], folder, size=size, margin=float(margin))
-    return cached_image_set(cache_root(cache_dir, data=root) / f"hands-{split}-{size}px-m{margin:g}.pt", key, split, crop)
+    cache_file = cache_root(cache_dir, data=root) / f"hands-{split}-{size}px-m{margin:g}.pt"
+    return cached_image_set(cache_file, key, split, crop)

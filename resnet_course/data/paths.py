@@ -15,10 +15,17 @@ class DataNotFoundError(FileNotFoundError):
 
 def data_root(root: str | Path | None = None) -> Path:
     """The data folder: ``root`` if given, else ``$RESNET_COURSE_DATA``, else
-    ``~/.cache/resnet_course/data``. Nothing is created here."""
+    ``~/.cache/resnet_course/data``. Nothing is created here; a path that is a file raises
+    :class:`DataNotFoundError` saying so (not a misleading "read-only" when a download is tried)."""
+    source = ""
     if root is None:
+        source = " (from $RESNET_COURSE_DATA)" if os.environ.get("RESNET_COURSE_DATA") else ""
         root = os.environ.get("RESNET_COURSE_DATA") or Path.home() / ".cache" / "resnet_course" / "data"
-    return Path(root).expanduser()
+    path = Path(root).expanduser()
+    if path.exists() and not path.is_dir():
+        raise DataNotFoundError(f"the data folder {path}{source} is a file: give the folder that holds "
+                                "cifar10-jpg/ or hands/ (--data-root, or $RESNET_COURSE_DATA)")
+    return path
 
 
 def writable_dir(path: Path) -> bool:

@@ -20,7 +20,9 @@ One module per chapter, each naming the exercises it grades; the machinery they 
 - :mod:`~resnet_course.exercises.ch04`, *The ResNet family*: :func:`check_cifar_param_formula`,
   :func:`check_cifar_resnet`
 - :mod:`~resnet_course.exercises.ch05`, *Training ResNets on CIFAR-10*: :func:`check_lr_schedule`,
-  :func:`check_confusion_summary`, :func:`check_crop_flip`, :func:`check_param_groups`
+  :func:`check_smoothed_targets`, :func:`check_confusion_summary`, :func:`check_param_groups`; and
+  *Training fast* (chapter 5b): :func:`check_crop_flip`, :func:`check_trick_gains`,
+  :func:`check_minutes_to_accuracy`
 - :mod:`~resnet_course.exercises.ch06`, *Transfer learning on hand gestures*: :func:`check_new_head`,
   :func:`check_frozen_body`, :func:`check_finetune_param_groups`
 - :mod:`~resnet_course.exercises.ch07`, *Why ResNets work*: :func:`check_filter_normalisation`,
@@ -51,11 +53,17 @@ from resnet_course.exercises.ch05 import (
     check_confusion_summary,
     check_crop_flip,
     check_lr_schedule,
+    check_minutes_to_accuracy,
     check_param_groups,
+    check_smoothed_targets,
+    check_trick_gains,
     reference_confusion_summary,
     reference_crop_flip,
     reference_lr_at,
+    reference_minutes_to_accuracy,
     reference_param_groups,
+    reference_smoothed_targets,
+    reference_trick_gains,
 )
 from resnet_course.exercises.ch06 import (
     check_finetune_param_groups,
@@ -101,6 +109,7 @@ __all__ = [
     "check_frozen_body",
     "check_identity_layer",
     "check_lr_schedule",
+    "check_minutes_to_accuracy",
     "check_neighbour_correlation",
     "check_new_head",
     "check_param_groups",
@@ -108,6 +117,8 @@ __all__ = [
     "check_preact_block",
     "check_residual",
     "check_resnext_block",
+    "check_smoothed_targets",
+    "check_trick_gains",
     "check_wrn_param_formula",
     "check_zero_init",
     "reference_confusion_summary",
@@ -119,7 +130,10 @@ __all__ = [
     "reference_finetune_param_groups",
     "reference_lr_at",
     "reference_make_identity",
+    "reference_minutes_to_accuracy",
     "reference_neighbour_correlation",
     "reference_param_groups",
+    "reference_smoothed_targets",
+    "reference_trick_gains",
     "reference_wrn_params",
 ]

@@ -1,18 +1,32 @@
-"""Chapter 5 (*Training ResNets on CIFAR-10*): the self-checks of its four graded exercises.
+"""Chapters 5 (*Training ResNets on CIFAR-10*) and 5b (*Training fast*): the self-checks of their exercises.
+
+Chapter 5:
 
 - ``ex-ch5-lr-at`` — the paper's step schedule (He et al. 2015, §4.2): :func:`check_lr_schedule`,
   solution :func:`reference_lr_at`;
+- ``ex-ch5-smoothing`` — label-smoothed targets (Szegedy et al. 2016): :func:`check_smoothed_targets`,
+  solution :func:`reference_smoothed_targets`;
 - ``ex-ch5-confusion`` — accuracy and per-class recall from a confusion matrix:
   :func:`check_confusion_summary`, solution :func:`reference_confusion_summary`;
-- ``ex-ch5-crop-flip`` — §4.2's augmentation (pad 4, random 32×32 crop, horizontal flip) for a
-  batch: :func:`check_crop_flip`, solution :func:`reference_crop_flip`;
 - ``ex-ch5-no-decay`` — optimiser groups without weight decay on BatchNorm parameters and
   biases: :func:`check_param_groups`, solution :func:`reference_param_groups`.
+
+Chapter 5b:
+
+- ``ex-ch5b-crop-flip`` — §4.2's augmentation (pad 4, random 32×32 crop, horizontal flip) for a
+  batch, as the tensor-resident loader does it: :func:`check_crop_flip`, solution
+  :func:`reference_crop_flip`;
+- ``ex-ch5b-trick-gains`` — what each speed trick bought over the row before it:
+  :func:`check_trick_gains`, solution :func:`reference_trick_gains`;
+- ``ex-ch5b-minutes`` — minutes of training to a test accuracy at a run's median pace:
+  :func:`check_minutes_to_accuracy`, solution :func:`reference_minutes_to_accuracy`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -27,6 +41,7 @@ from resnet_course.exercises.checking import (
     format_shape,
     require_callable,
     run_student_code,
+    seeded,
     self_check,
     succeed,
 )
@@ -37,11 +52,17 @@ __all__ = [
     "check_confusion_summary",
     "check_crop_flip",
     "check_lr_schedule",
+    "check_minutes_to_accuracy",
     "check_param_groups",
+    "check_smoothed_targets",
+    "check_trick_gains",
     "reference_confusion_summary",
     "reference_crop_flip",
     "reference_lr_at",
+    "reference_minutes_to_accuracy",
     "reference_param_groups",
+    "reference_smoothed_targets",
+    "reference_trick_gains",
 ]
 
 
@@ -86,8 +107,8 @@ def check_lr_schedule(lr_at: Callable[[int], Any]) -> None:
                        "48,000 to 63,999: the same as 0.1 × schedule_multiplier('paper', 64_000).")
         return
     if all(close_enough(got[s], multiplier(s)) for s in steps):
-        fail(check, f"{display_name(lr_at)}(0) is {got[0]:g}: that is the multiplier of the base learning rate, not the "
-                     "learning rate. Multiply by the paper's base lr, 0.1.")
+        fail(check, f"{display_name(lr_at)}(0) is {got[0]:g}: that is the multiplier of the base learning rate, "
+                     "not the learning rate. Multiply by the paper's base lr, 0.1.")
     if not close_enough(got[0], 0.1):
         fail(check, f"{display_name(lr_at)}(0) is {got[0]:g}; the paper starts at lr 0.1.")
     for boundary, before, after in ((32_000, 0.1, 0.01), (48_000, 0.01, 0.001)):
@@ -104,6 +125,77 @@ def check_lr_schedule(lr_at: Callable[[int], Any]) -> None:
     step = wrong[0]
     fail(check, f"at step {step:,} your lr is {got[step]:g}, the paper's is {expected[step]:g} (0.1 until 32k, "
                  "0.01 until 48k, then 0.001; each drop divides by 10).")
+
+
+# --------------------------------------------------------------------------- label smoothing
+
+
+def reference_smoothed_targets(labels: Tensor, num_classes: int, smoothing: float) -> Tensor:
+    """The label-smoothed targets of ``labels``: ``(1 - ε)`` times the one-hot vector plus ``ε / K`` everywhere.
+
+    The reference of ``ex-ch5-smoothing`` (Szegedy et al. 2016, §7; PyTorch's
+    ``F.cross_entropy(..., label_smoothing=ε)``): the true class gets ``1 - ε + ε / K``, every
+    other class ``ε / K`` -- 0.91 and 0.01 for ε = 0.1 and K = 10.
+    """
+    one_hot = F.one_hot(torch.as_tensor(labels).long(), num_classes).double()
+    return (1 - smoothing) * one_hot + smoothing / num_classes
+
+
+def _smoothing_slip(got: Tensor, labels: Tensor, k: int, eps: float) -> str | None:
+    """The usual slip that gives ``got``, as a hint; None if none fits."""
+    one_hot = F.one_hot(labels, k).double()
+    slips = [
+        ((1 - eps) * one_hot + eps / (k - 1) * (1 - one_hot),
+         "you put 1 - ε on the true class and spread ε over the other K - 1 classes. Label smoothing as Szegedy "
+         "et al. define it (and PyTorch's label_smoothing) mixes the one-hot target with the uniform distribution: "
+         "(1 - ε)·one-hot + ε/K, so the true class keeps its share ε/K too: 1 - ε + ε/K"),
+        ((1 - eps) * one_hot + eps / k * (1 - one_hot),
+         "the true class must also get its share ε/K of the uniform part: 1 - ε + ε/K (now the rows sum to less "
+         "than 1)"),
+        (one_hot * (1 - eps) + eps, "add ε/K, not ε, to every class: the uniform distribution over K classes"),
+        (one_hot, "these are the one-hot targets, without smoothing"),
+    ]
+    for candidate, hint in slips:
+        if got.shape == candidate.shape and torch.allclose(got, candidate, atol=1e-6):
+            return hint
+    return None
+
+
+@self_check
+def check_smoothed_targets(fn: Callable[[Tensor, int, float], Any]) -> None:
+    """Check ``fn(labels, num_classes, smoothing)`` -> the N×K label-smoothed target distributions.
+
+    Compared with :func:`reference_smoothed_targets` for K = 10, ε = 0.1 (the ``fast`` recipe's)
+    and K = 4, ε = 0.3, and the cross-entropy against them with PyTorch's ``label_smoothing``.
+    """
+    check = "check_smoothed_targets"
+    require_callable(check, fn, "smoothed")
+    for k, eps, labels in ((10, 0.1, torch.tensor([3, 0, 9, 3, 7])), (4, 0.3, torch.tensor([1, 3, 0]))):
+        call = f"{display_name(fn)}(labels, {k}, {eps})"
+        out = run_student_code(check, call, fn, labels.clone(), k, eps)
+        try:
+            got = torch.as_tensor(out).double()
+        except (TypeError, ValueError, RuntimeError):
+            fail(check, f"{call} returned {type(out).__name__}; return a tensor with one row per label")
+        expected = reference_smoothed_targets(labels, k, eps)
+        if tuple(got.shape) != tuple(expected.shape):
+            fail(check, f"{call} returned shape {format_shape(got)}; expected {format_shape(expected)}: one row "
+                         f"per label, one column per class")
+        if not torch.allclose(got, expected, atol=1e-6):
+            hint = _smoothing_slip(got, labels, k, eps) or "the true class gets 1 - ε + ε/K, every other ε/K"
+            fail(check, f"{call}: row 0 is {[round(v, 4) for v in got[0].tolist()]}, expected "
+                         f"{[round(v, 4) for v in expected[0].tolist()]} — {hint}.")
+    with seeded(0):
+        logits = torch.randn(5, 10, dtype=torch.float64)
+    labels = torch.tensor([3, 0, 9, 3, 7])
+    target = reference_smoothed_targets(labels, 10, 0.1)
+    ours = -(target * logits.log_softmax(dim=1)).sum(dim=1).mean()
+    pytorch = F.cross_entropy(logits, labels, label_smoothing=0.1)
+    assert torch.allclose(ours, pytorch)
+    true, other = target[0, 3].item(), target[0, 0].item()
+    succeed(check, f"{display_name(fn)} gives {true:.2f} on the true class and {other:.2f} "
+                   "on each other class for K = 10 and ε = 0.1; the cross-entropy against these targets is "
+                   f"F.cross_entropy(..., label_smoothing=0.1): {ours.item():.4f} both.")
 
 
 # --------------------------------------------------------------------------- reading a confusion matrix
@@ -207,7 +299,7 @@ def check_confusion_summary(fn: Callable[[Tensor], Any]) -> None:
 
 
 def reference_crop_flip(images: Tensor, dy: Tensor, dx: Tensor, flips: Tensor, pad: int = 4) -> Tensor:
-    """The augmentation of §4.2 for a batch, with given offsets: the reference of ``ex-ch5-crop-flip``.
+    """The augmentation of §4.2 for a batch, with given offsets: the reference of ``ex-ch5b-crop-flip``.
 
     Pad every image with ``pad`` zero pixels on each side, cut the H×W window whose top-left
     corner is at row ``dy[b]``, column ``dx[b]`` of the padded image, and mirror it left-right
@@ -387,3 +479,196 @@ def check_param_groups(fn: Callable[[nn.Module, float], Any]) -> None:
     n_free = sum(1 for p in model.parameters() if p.ndim <= 1)
     succeed(check, f"{n_decay} weight tensors (kernels and the classifier's matrix) get weight decay "
                    f"{weight_decay:g}, the {n_free} BatchNorm γ/β and bias tensors none, each in exactly one group.")
+
+
+# --------------------------------------------------------------------------- chapter 5b: what each trick bought
+
+
+def reference_trick_gains(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Each measured row's images per second over the measured row before it (the first row has none).
+
+    The reference of ``ex-ch5b-trick-gains``. ``rows`` are a throughput result's rows
+    (``results/throughput_<device>_<model>.json``: ``method`` and ``images_per_sec``, which
+    is ``None`` for a trick that does not apply on the device); such rows are skipped, and
+    the next row compares with the last measured one.
+    """
+    gains, previous = {}, None
+    for row in rows:
+        rate = row["images_per_sec"]
+        if rate is None:
+            continue
+        if previous is not None:
+            gains[row["method"]] = rate / previous
+        previous = rate
+    return gains
+
+
+def _throughput_rows() -> list[dict[str, Any]]:
+    """Rows like a throughput file's, with an n/a row in the middle and ratios that tell the slips apart."""
+    rates = [("usual script", 200.0), ("tensor loader", 300.0), ("+ bf16", 660.0), ("+ CUDA graphs", None),
+             ("+ channels-last", 726.0), ("+ fused SGD", 690.0)]
+    return [{"method": method, "images_per_sec": rate, "note": "" if rate else "n/a on cpu"}
+            for method, rate in rates]
+
+
+def _diagnose_trick_gains(check: str, got: dict[str, float], rows: list[dict[str, Any]]) -> None:
+    """Fail with the slip that explains ``got`` if it is one of the usual ones (else return)."""
+    measured = [r for r in rows if r["images_per_sec"] is not None]
+    first = measured[0]["images_per_sec"]
+    expected = reference_trick_gains(rows)
+
+    def same(candidate: dict[str, float]) -> bool:
+        return set(candidate) == set(got) and all(close_enough(got[k], v) for k, v in candidate.items())
+
+    if same({r["method"]: r["images_per_sec"] / first for r in measured[1:]}):
+        fail(check, "you divided every row by the first row, the usual script: that is the table's ratio column, "
+                     "what all the tricks so far bought together. Divide by the row just before instead")
+    if same({k: 1 / v for k, v in expected.items()}):
+        fail(check, "your gains are inverted (the row before over this row): a trick that makes training faster "
+                     "must give a number above 1, images per second divided by the previous row's")
+    if same({k: 100 * (v - 1) for k, v in expected.items()}) or same({k: 100 * v for k, v in expected.items()}):
+        fail(check, "return the ratio itself (1.5 for 50 % more images per second), not a percentage")
+    if measured[0]["method"] in got:
+        fail(check, f"the first row ({measured[0]['method']!r}) has no row before it: leave it out")
+    skipped = [r["method"] for r in rows if r["images_per_sec"] is None]
+    if any(method in got for method in skipped):
+        fail(check, f"{skipped[0]!r} was not measured (images_per_sec is None): leave it out, and compare the row "
+                     "after it with the last measured row")
+
+
+@self_check
+def check_trick_gains(fn: Callable[[Sequence[Mapping[str, Any]]], Any]) -> None:
+    """Check ``fn(rows) -> {method: gain}``, each measured row's images per second over the measured row before it.
+
+    The rows are shaped like a throughput file's: a ``method`` and ``images_per_sec``
+    (``None`` where the trick does not apply, as CUDA graphs on a CPU).
+    """
+    check = "check_trick_gains"
+    require_callable(check, fn, "gains")
+    rows = _throughput_rows()
+    given = [dict(row) for row in rows]
+    what = f"{display_name(fn)}(rows)"
+    got = run_student_code(check, what, fn, given)
+    if given != rows:
+        fail(check, f"{what} changed the rows it was given: compute a new dict")
+    if not isinstance(got, Mapping):
+        fail(check, f"{what} returned {type(got).__name__}; return a dict {{method: gain}}")
+    got = {k: as_number(check, v, f"{what}[{k!r}]") for k, v in got.items()}
+    _diagnose_trick_gains(check, got, rows)
+    expected = reference_trick_gains(rows)
+    missing = [k for k in expected if k not in got]
+    if missing:
+        fail(check, f"{what} has no gain for {missing[0]!r}; every measured row but the first needs one")
+    wrong = [k for k in expected if not close_enough(got[k], expected[k])]
+    if wrong or set(got) != set(expected):
+        k = wrong[0] if wrong else sorted(set(got) - set(expected))[0]
+        fail(check, f"{what}[{k!r}] is {got.get(k)!r}, expected {expected.get(k)!r}: the row's images per second "
+                     "over the last measured row's before it")
+    product = math.prod(expected.values())
+    succeed(check, f"{display_name(fn)} divides each measured row by the one before it, skipping the row that was "
+                   f"not measured; the gains multiply to {product:.2f}×, the last row over the first.")
+
+
+# --------------------------------------------------------------------------- chapter 5b: minutes to accuracy
+
+
+def reference_minutes_to_accuracy(result: Mapping[str, Any], target: float) -> float | None:
+    """Minutes of training to ``target`` test accuracy at the run's median pace, ``None`` if never reached.
+
+    The reference of ``ex-ch5b-minutes``: the package's
+    :func:`resnet_course.experiments.zoo.minutes_to_accuracy`.
+    """
+    from resnet_course.experiments.zoo import minutes_to_accuracy
+
+    return minutes_to_accuracy(result, target)
+
+
+def _zoo_like(val_acc: list[float], images_per_sec: list[float], images: int = 10_000) -> dict[str, Any]:
+    """A result shaped like ``results/zoo/<name>.json``; each epoch's evaluation adds 7 s to its epoch_time."""
+    return {"meta": {"train_images": images},
+            "history": {"val_acc": val_acc, "images_per_sec": images_per_sec,
+                        "epoch_time": [images / rate + 7.0 for rate in images_per_sec]}}
+
+
+def _minutes_cases() -> list[tuple[str, dict[str, Any], float]]:
+    """(what, result, target): an odd and an even number of epochs, a slowed epoch, an exact hit, a miss."""
+    odd = _zoo_like([0.40, 0.62, 0.71, 0.80, 0.84], [100.0, 100.0, 20.0, 125.0, 100.0])
+    even = _zoo_like([0.50, 0.70, 0.75, 0.85, 0.86, 0.90], [80.0, 100.0, 125.0, 10.0, 160.0, 200.0])
+    return [("a run of 5 epochs, one of them slowed down, target 0.75", odd, 0.75),
+            ("a run of 6 epochs, target 0.85 (reached exactly at epoch 4)", even, 0.85),
+            ("a run of 6 epochs, target 0.70", even, 0.70),
+            ("a run of 5 epochs, target 0.90 (never reached)", odd, 0.90)]
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _minutes_slip(result: dict[str, Any], target: float, got: float) -> str | None:
+    """The usual slip that gives ``got`` instead of the reference, as a hint; None if none fits."""
+    history, images = result["history"], result["meta"]["train_images"]
+    accuracy = history["val_acc"]
+    first = next((i + 1 for i, a in enumerate(accuracy) if a >= target), None)
+    strictly = next((i + 1 for i, a in enumerate(accuracy) if a > target), None)
+    if first is None:
+        return None
+    seconds = [images / rate for rate in history["images_per_sec"]]
+    median, ordered, middle = _median(seconds), sorted(seconds), len(seconds) // 2
+    even = "for an even number of epochs the median is the mean of the two middle ones"
+    candidates = [
+        (first * median, "that is seconds; return minutes (divide by 60)"),
+        (first * sum(seconds) / len(seconds) / 60, "you used the mean epoch; the median ignores epochs slowed by "
+                                                   "other work on the machine (one slow epoch moves the mean a lot)"),
+        (sum(seconds[:first]) / 60, "you added up those epochs' own times; a slowed-down epoch then counts in "
+                                    "full: use the median epoch's time for every epoch"),
+        (first * _median(history["epoch_time"]) / 60, "you used epoch_time, which includes each epoch's "
+                                                      "evaluation; training seconds are train_images / "
+                                                      "images_per_sec"),
+        ((first - 1) * median / 60, "one epoch short: epochs count from 1 (list index i is epoch i + 1)"),
+    ]
+    if len(seconds) % 2 == 0:
+        candidates += [(first * ordered[middle] / 60, even), (first * ordered[middle - 1] / 60, even)]
+    if strictly is not None and strictly != first:
+        candidates.insert(0, (strictly * median / 60, "an accuracy equal to the target reaches it: compare with >=, "
+                                                      "not >"))
+    for value, hint in candidates:
+        if close_enough(got, value):
+            return hint
+    return None
+
+
+@self_check
+def check_minutes_to_accuracy(fn: Callable[[Mapping[str, Any], float], Any]) -> None:
+    """Check ``fn(result, target)`` -> minutes of training to ``target`` test accuracy at the median pace.
+
+    ``result`` is shaped like ``results/zoo/<name>.json`` (``meta["train_images"]``;
+    ``history["val_acc"]``, ``["images_per_sec"]`` and ``["epoch_time"]`` per epoch), and
+    the answer must be that of :func:`resnet_course.experiments.zoo.minutes_to_accuracy`:
+    (first epoch, counted from 1, with ``val_acc >= target``) × (median over the epochs of
+    ``train_images / images_per_sec``) / 60, or ``None`` when the target is never reached.
+    """
+    check = "check_minutes_to_accuracy"
+    require_callable(check, fn, "minutes_to")
+    for what, result, target in _minutes_cases():
+        given = json.loads(json.dumps(result))
+        call = f"{display_name(fn)}(result, {target}) for {what}"
+        got = run_student_code(check, call, fn, given, target)
+        if given != result:
+            fail(check, f"{call} changed the result it was given: sort a copy (sorted(...)), not the history")
+        expected = reference_minutes_to_accuracy(result, target)
+        if expected is None:
+            if got is not None:
+                fail(check, f"{call} returned {got!r}; the accuracy never reaches the target, so return None")
+            continue
+        if got is None:
+            fail(check, f"{call} returned None, but the accuracy reaches {target} at epoch "
+                         f"{next(i + 1 for i, a in enumerate(result['history']['val_acc']) if a >= target)}")
+        got = as_number(check, got, call, hint=" (the minutes)")
+        if not close_enough(got, expected):
+            hint = _minutes_slip(result, target, got) or ("minutes = epochs to the target × the median epoch's "
+                                                          "training seconds / 60")
+            fail(check, f"{call} returned {got:.4g}, expected {expected:.4g} — {hint}.")
+    succeed(check, f"{display_name(fn)} counts the epochs to the target from 1, times the median epoch's training "
+                   "seconds, in minutes, and returns None for a target never reached.")

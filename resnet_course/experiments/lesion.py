@@ -1,56 +1,64 @@
-"""The lesion experiment behind chapter 7.
+"""The lesion experiment behind chapter 7 (Veit et al. 2016 §4), on the zoo's networks.
+
+    resnet-course experiment lesion          # ResNet-20/56 and their plain twins, all 10,000 test images
+
+Each network is loaded with its pinned weights (``create_model(name, weights="cifar10")``),
+then :func:`~resnet_course.lessons.lesion.lesion_study` deletes one block at a time and k
+random blocks at a time. The result file names the zoo results the networks came from.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
 from resnet_course.data.loaders import TensorLoader
 from resnet_course.experiments.provenance import run_metadata
-from resnet_course.experiments.reference import cifar10_split
 from resnet_course.experiments.results import load_result, write_result
+from resnet_course.experiments.zoo import cifar10_split, load_zoo_network
 from resnet_course.lessons.lesion import lesion_study
 from resnet_course.training.runtime import precision_name, resolve_device
 
-__all__ = ["NAME", "run_lesion"]
-
+__all__ = ["NAME", "NETWORKS", "run_lesion", "source_networks"]
 
 NAME = "lesion"
+NETWORKS: tuple[str, ...] = ("resnet20", "plain20", "resnet56", "plain56")
+
+
+def source_networks(names: Sequence[str], results_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """Where each network came from: its zoo result's commit, date, epochs and test error (for the meta block)."""
+    sources = {}
+    for name in names:
+        result = load_result(f"zoo/{name}", results_dir)
+        sources[name] = {"result": f"results/zoo/{name}.json", "commit": result["meta"].get("commit"),
+                         "date": result["meta"].get("date"), "epochs": result["meta"].get("epochs"),
+                         "test_error": result["final"]["test_error"]}
+    return sources
 
 
 def run_lesion(
-    *,
-    architectures: Sequence[str] = ("resnet20", "plain20"),
-    test_subset: int | None = None,
-    samples: int = 3,
-    seed: int = 0,
-    device: torch.device | str | None = None,
-    data_root: str | Path | None = None,
+    *, networks: Sequence[str] = NETWORKS, test_subset: int | None = None, samples: int = 3, amp: str | bool = "bf16",
+    seed: int = 0, device: torch.device | str | None = None, data_root: str | Path | None = None,
     results_dir: str | Path | None = None,
 ) -> Path:
-    """Run :func:`lesion_study` on the stored pre-trained networks; write ``results/lesion.json``."""
-    from resnet_course.experiments.pretrained import NAME as PRETRAINED
-    from resnet_course.experiments.pretrained import load_pretrained
-
+    """Run :func:`lesion_study` on the zoo's stored networks; write ``results/lesion.json``."""
     device = resolve_device(device)
     test_set = cifar10_split("test", test_subset, seed=seed, data_root=data_root)
-    source = load_result(PRETRAINED, results_dir)["meta"]
-    meta = run_metadata(device, experiment=NAME, description="Veit et al. 2016 §4: delete one block, then k random "
-                                                             "blocks, of a trained ResNet and of its plain twin",
+    meta = run_metadata(device, experiment=NAME,
+                        description="Veit et al. 2016 §4: delete one block, then k random blocks, of trained "
+                                    "ResNets and of their plain twins",
                         data_variant=test_set.variant, test_images=len(test_set), samples=samples, seed=seed,
-                        precision=precision_name(False, device), networks=f"results/{PRETRAINED}.json",
-                        networks_commit=source["commit"], networks_epochs=source["epochs"])
+                        precision=precision_name(amp, device), networks=source_networks(networks, results_dir))
     loader = TensorLoader(test_set, batch_size=500, shuffle=False, augment=False, device=device)
     start = time.perf_counter()
     runs = {}
-    for arch in architectures:
-        model = load_pretrained(arch, results_dir).to(device)
-        runs[arch] = lesion_study(model, loader, samples=samples, seed=seed)
-        worst = min(runs[arch]["single"].values())
-        print(f"{arch}: intact {runs[arch]['baseline']:.2%}, worst single deletion {worst:.2%}", flush=True)
+    for name in networks:
+        model = load_zoo_network(name, results_dir).to(device)
+        runs[name] = lesion_study(model, loader, samples=samples, seed=seed, amp=amp)
+        worst = min(runs[name]["single"].values())
+        print(f"{name}: intact {runs[name]['baseline']:.2%}, worst single deletion {worst:.2%}", flush=True)
     meta["wall_time_s"] = round(time.perf_counter() - start, 1)
     return write_result(NAME, {"meta": meta, "runs": runs}, results_dir)

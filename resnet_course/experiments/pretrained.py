@@ -39,7 +39,7 @@ from resnet_course.training.runtime import precision_name, resolve_device
 
 __all__ = [
     "accuracy_on", "ARCHITECTURES", "CHECK_IMAGES", "CHECK_SEED", "check_subset", "checkpoint_file",
-    "load_pretrained", "NAME", "run_pretrained"
+    "load_pretrained", "NAME", "PINNED_SHA256", "run_pretrained"
 ]
 
 
@@ -47,6 +47,13 @@ NAME = "pretrained"
 ARCHITECTURES: tuple[str, ...] = ("resnet20", "plain20")
 CHECK_IMAGES = 1_000  # the test images whose accuracy is stored for a quick check of a checkpoint
 CHECK_SEED = 0
+#: SHA-256 of the checkpoints the book ships (``results/cifar10_<arch>.pt``), pinned in the package as
+#: :data:`resnet_course.nn.weights.WEIGHTS` pins the zoo's: ``pretrained.json`` beside them records the same
+#: values, but a replaced file with a rewritten JSON must not pass (issue 13, item 7). Copy a new run's here.
+PINNED_SHA256 = {
+    "resnet20": "a38ccfc6798193d9f3a0bb5329a7c882961f486aeca3bcd3cd828f5ea525e3a7",
+    "plain20": "34383fc083cd6aa3f9024967fbb84c74c2328f56e3b35399ccfa612a26d7a319",
+}
 
 
 def checkpoint_file(arch: str) -> str:
@@ -136,10 +143,13 @@ def run_pretrained(
 def load_pretrained(arch: str = "resnet20", results_dir: str | Path | None = None) -> nn.Module:
     """The stored CIFAR-10 network ``arch``, checksum-verified, in eval mode on the CPU.
 
-    Raises ``FileNotFoundError`` naming the command that makes it when it is missing,
-    :class:`~resnet_course.data.ChecksumError` when the file is not the one the metadata
-    describes, and :class:`~resnet_course.train.CheckpointError` when it cannot be read.
+    The book's files (no ``results_dir``) are checked against :data:`PINNED_SHA256`; a run of
+    your own (``results_dir``) against the SHA-256 its ``pretrained.json`` records. Raises
+    ``FileNotFoundError`` naming the command that makes it when it is missing,
+    :class:`~resnet_course.data.ChecksumError` when the file is not the one pinned or recorded,
+    and :class:`~resnet_course.train.CheckpointError` when it cannot be read.
     """
+    pinned = PINNED_SHA256.get(arch) if results_dir is None else None
     folder = Path(results_dir) if results_dir is not None else default_results_dir()
     record = load_result(NAME, folder)
     if arch not in record["checkpoints"]:
@@ -150,6 +160,10 @@ def load_pretrained(arch: str = "resnet20", results_dir: str | Path | None = Non
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; produce it with 'resnet-course experiment {NAME}'")
     actual = sha256_file(path)
+    if pinned is not None and actual != pinned:
+        raise ChecksumError(f"{path} has SHA-256 {actual[:16]}…, but the package pins {pinned[:16]}… for the book's "
+                            f"{arch}: the file was damaged or replaced; restore it (git checkout -- {path.name}) or "
+                            "reinstall the package")
     if actual != entry["sha256"]:
         raise ChecksumError(f"{path} has SHA-256 {actual}, but {NAME}.json records {entry['sha256']}: the file was "
                             f"changed or damaged; restore it (git checkout -- {path.name}) or re-run "

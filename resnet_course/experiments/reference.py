@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from resnet_course.data.loaders import TensorLoader
 from resnet_course.experiments.provenance import run_metadata
 from resnet_course.experiments.results import write_result
 from resnet_course.nn.registry import create_model
+from resnet_course.training.checkpoint import atomic_write
 from resnet_course.training.history import History
 from resnet_course.training.loop import fit
 from resnet_course.training.runtime import precision_name, resolve_device
@@ -140,9 +140,9 @@ def run_experiment(
         print(f"{model_name}: final training accuracy {history.train_acc[-1]:.2%}, "
               f"test accuracy {history.val_acc[-1]:.2%}, {history.wall_time:.0f} s", flush=True)
     meta["wall_time_s"] = round(time.perf_counter() - start, 1)
-    if out is not None:  # a file of the caller's choosing
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+    if out is not None:  # a file of the caller's choosing, written whole or not at all
+        text = json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n"
+        atomic_write(Path(out), lambda file: file.write(text.encode()))
         return Path(out)
     return write_result(name, {"meta": meta, "runs": runs})
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from resnet_course.locations import results_dir as default_results_dir
+from resnet_course.training.checkpoint import atomic_write
 
 __all__ = ["PROVENANCE_KEYS", "describe_meta", "load_result", "result_path", "write_result"]
 
@@ -26,14 +27,15 @@ def result_path(name: str, results_dir: str | Path | None = None, suffix: str = 
 
 
 def write_result(name: str, result: dict[str, Any], results_dir: str | Path | None = None) -> Path:
-    """Write ``result`` (with its ``meta``) to ``<results_dir>/<name>.json`` atomically; return the path."""
+    """Write ``result`` (with its ``meta``) to ``<results_dir>/<name>.json`` atomically; return the path.
+
+    Through :func:`~resnet_course.training.checkpoint.atomic_write`: a run stopped while writing, or a
+    full disk, leaves the previous file whole and no temporary file behind."""
     if "meta" not in result:
         raise ValueError(f"result {name!r} has no meta block: say how it was produced")
     path = result_path(name, results_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(result, indent=1) + "\n")
-    temporary.replace(path)
+    text = json.dumps(result, indent=1) + "\n"
+    atomic_write(path, lambda file: file.write(text.encode()))  # a stop or a full disk leaves the old file whole
     return path
 
 
@@ -46,8 +48,8 @@ def load_result(name: str, results_dir: str | Path | None = None) -> dict[str, A
     try:
         result = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"the reference result {path} is damaged ({error}); restore it from git or run "
-                         f"'{command}' again") from error
+        raise ValueError(f"the reference result {path} is damaged ({error}); restore it from git, or delete it "
+                         f"and run '{command}' again") from error
     if not isinstance(result, dict) or not isinstance(result.get("meta"), dict):
         raise ValueError(f"{path} has no meta block, so nothing says how it was produced; run '{command}' again")
     return result

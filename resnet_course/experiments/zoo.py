@@ -19,6 +19,7 @@ and, for the networks the chapters load (:data:`WEIGHTS_STORED`), ``results/zoo/
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
 from pathlib import Path
@@ -30,19 +31,22 @@ from torch import nn
 from resnet_course.data.cifar10 import load_cifar10
 from resnet_course.data.imageset import ImageSet
 from resnet_course.data.loaders import TensorLoader
-from resnet_course.data.safety import sha256_file
+from resnet_course.data.safety import ChecksumError, sha256_file
 from resnet_course.experiments.provenance import run_metadata
 from resnet_course.experiments.results import load_result, result_path, write_result
 from resnet_course.nn.registry import create_model
+from resnet_course.nn.weights import Weights, load_weights
+from resnet_course.training.checkpoint import atomic_write
+from resnet_course.training.config import TrainConfig
 from resnet_course.training.evaluation import evaluate
 from resnet_course.training.loop import fit
-from resnet_course.training.config import TrainConfig
 from resnet_course.training.recipes import get_recipe, recipe_record
 from resnet_course.training.runtime import precision_name, resolve_device
 
 __all__ = [
-    "PAPER_TABLE6", "WEIGHTS_STORED", "ZOO", "ZOO_RECIPE", "ZooSettingsError", "cifar10_split", "final_scores",
-    "epochs_to_accuracy", "load_zoo", "median_epoch_seconds", "minutes_to_accuracy", "run_zoo", "train_zoo_network",
+    "cifar10_split", "epochs_to_accuracy", "final_scores", "load_zoo", "load_zoo_network", "median_epoch_seconds",
+    "minutes_to_accuracy", "PAPER_TABLE6", "run_zoo", "train_zoo_network", "WEIGHTS_STORED", "ZOO", "ZOO_RECIPE",
+    "ZooSettingsError",
 ]
 
 # Training order: the four networks of Fig. 1/Fig. 6's headline first, then the rest of Fig. 6 and Table 6.
@@ -108,10 +112,8 @@ def _float32_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _save_weights(model: nn.Module, path: Path) -> dict[str, str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".pt.tmp")
-    torch.save(_float32_state(model), temporary)
-    temporary.replace(path)
+    state = _float32_state(model)
+    atomic_write(path, lambda file: torch.save(state, file))  # a stop or a full disk leaves the old file whole
     return {"file": path.name, "sha256": sha256_file(path)}
 
 
@@ -176,11 +178,36 @@ def run_zoo(
     names = list(only) if only else list(ZOO)
     unknown = [n for n in names if n not in ZOO]
     if unknown:
-        raise ValueError(f"not in the zoo: {', '.join(unknown)}; the zoo has {', '.join(ZOO)}")
+        close = [match for n in unknown for match in difflib.get_close_matches(n, list(ZOO), n=1)]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ValueError(f"not in the zoo: {', '.join(unknown)}{hint}; the zoo has {', '.join(ZOO)}")
     train_set = cifar10_split("train", subset, seed=seed, data_root=data_root)
     test_set = cifar10_split("test", test_subset, seed=seed, data_root=data_root)
     return [train_zoo_network(n, train_set, test_set, recipe=recipe, seed=seed, device=device,
                               results_dir=results_dir, runs_dir=runs_dir, progress=progress) for n in names]
+
+
+def load_zoo_network(name: str, results_dir: str | Path | None = None) -> nn.Module:
+    """A stored zoo network with its trained weights, in eval mode.
+
+    By default the weights the book ships, checked against the SHA-256 pinned in the package
+    (``create_model(name, weights="cifar10")``). With ``results_dir`` (your own zoo run), the
+    weights beside that folder's result file, checked against the SHA-256 recorded in it.
+    """
+    if results_dir is None:
+        return create_model(name, weights="cifar10").eval()
+    record = load_result(f"zoo/{name}", results_dir).get("weights")
+    if not record:
+        raise FileNotFoundError(f"{result_path(f'zoo/{name}', results_dir)} stores no weights; the zoo keeps "
+                                f"weights for {', '.join(sorted(WEIGHTS_STORED))}")
+    path = result_path(f"zoo/{name}", results_dir, ".pt")
+    actual = sha256_file(path) if path.is_file() else None
+    if actual is not None and actual != str(record["sha256"]).lower():
+        raise ChecksumError(f"{path} has SHA-256 {actual[:16]}…, but {path.with_suffix('.json').name} records "
+                            f"{str(record['sha256'])[:16]}…: the file was damaged or replaced; restore it, or move "
+                            f"both away and run 'resnet-course experiment zoo --only {name}' again")
+    # read weights_only, and refused in one line if the tensors are another network's (was a RuntimeError)
+    return load_weights(create_model(name), Weights(path.name, actual or ""), name=name, dirs=[path.parent]).eval()
 
 
 def load_zoo(names: Sequence[str] = ZOO, results_dir: str | Path | None = None, *,

@@ -10,13 +10,18 @@ or full mode and what that means (:mod:`resnet_course.budget`).
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Mapping
 
 import torch
+import torch.nn.functional as F
 
 from resnet_course import __version__
 from resnet_course.budget import Budget, current_budget
+from resnet_course.nn.registry import create_model
+from resnet_course.training.runtime import resolve_device
 
-__all__ = ["PACKAGE_URL", "SETUP_CELL", "describe_device", "on_colab", "start_chapter"]
+__all__ = ["PACKAGE_URL", "SETUP_CELL", "describe_device", "estimate_minutes", "on_colab", "start_chapter"]
 
 #: What the setup cell installs: this version of the course package, from its repository.
 PACKAGE_URL = f"resnet-course @ git+https://github.com/resnet-course/resnet-course@v{__version__}"
@@ -53,9 +58,47 @@ def describe_device(device: torch.device) -> str:
 
 def start_chapter() -> tuple[Budget, torch.device]:
     """Print the package and PyTorch versions, the device and the mode; return the budget and the device."""
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device()
     budget = current_budget()
     print(f"resnet_course {__version__}, PyTorch {torch.__version__}")
     print(describe_device(device))
     print(budget.describe())
     return budget, device
+
+
+def _seconds_per_step(name: str, batch_size: int, image_size: int, device: torch.device, steps: int) -> float:
+    """Measured seconds of one training step of network ``name`` on random images (after one warm-up step)."""
+    torch.manual_seed(0)
+    model = create_model(name).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    images = torch.randn(batch_size, 3, image_size, image_size, device=device)
+    labels = torch.randint(0, 10, (batch_size,), device=device)
+    dtype = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+    times = []
+    for _ in range(steps + 1):
+        start = time.perf_counter()
+        with torch.autocast(device.type, dtype=dtype):
+            loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
+
+
+def estimate_minutes(runs: Mapping[str, int], *, images: int, batch_size: int, device: torch.device | str,
+                     image_size: int = 32, steps: int = 2) -> float:
+    """Minutes of training for ``runs`` (network name → epochs) on ``images`` images, on this device.
+
+    Each network trains a few steps on random images first, timed, and the fastest step is
+    scaled to the run's steps: a measured throughput, not a guess. Evaluation and data
+    loading are not counted, so the real run takes a little longer. The chapters print
+    this before a live run starts.
+    """
+    device = torch.device(device)
+    steps_per_epoch = -(-images // batch_size)
+    seconds = sum(_seconds_per_step(name, batch_size, image_size, device, steps) * steps_per_epoch * epochs
+                  for name, epochs in runs.items())
+    return seconds / 60

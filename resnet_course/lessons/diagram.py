@@ -275,14 +275,21 @@ _STYLE = {
     "none": {"color": "0.6", "linestyle": ":", "label": "no shortcut (plain)"},
 }
 _UNIT = 0.5  # inches per data unit
-_CHAR = 0.068 / _UNIT  # average width of a character of the 7.5-point labels, in data units
-_SLOT = 0.46  # width of one block square plus its gap
+#: Point size of the labels. The book's column shows a figure up to about 6.9 inches wide at full
+#: size (100 dpi), so 9-point text is 12.5 px on the page; wider figures would be scaled down.
+FONT = 9.0
+#: Widest figure :func:`draw_architecture` draws by default (inches): the book's column.
+COLUMN_WIDTH = 6.9
+_CHAR = 0.068 / 7.5 * FONT / _UNIT  # average width of a character of the labels, in data units
+_SLOT = 0.5  # width of one block square plus its gap
 _MAX_SLOTS = 6
+_GAP = 0.45  # between two boxes of a row
+_ROW = 3.7  # from one row of boxes to the next (data units)
 
 
 def _text_width(lines: Sequence[str]) -> float:
-    """The width of a box holding ``lines`` of 7.5-point text, in data units."""
-    return _CHAR * max(len(line) for line in lines) + 0.35
+    """The width of a box holding ``lines`` of label text, in data units."""
+    return _CHAR * max(len(line) for line in lines) + 0.4
 
 
 def _slots(n: int) -> list[int | None]:
@@ -316,13 +323,13 @@ def _draw_block(ax: Any, cx: float, block: BlockInfo) -> None:
     """One block: a small square ("/2" if it halves the map) and its shortcut arc above it, coloured by kind."""
     from matplotlib.patches import FancyArrowPatch, Rectangle
 
-    ax.add_patch(Rectangle((cx - 0.12, -0.2), 0.24, 0.4, facecolor="white", edgecolor="0.2", lw=0.9, zorder=2))
+    ax.add_patch(Rectangle((cx - 0.14, -0.22), 0.28, 0.44, facecolor="white", edgecolor="0.2", lw=0.9, zorder=2))
     if block.downsamples:
-        ax.text(cx, 0.0, "/2", ha="center", va="center", fontsize=6, zorder=3)
+        ax.text(cx, 0.0, "/2", ha="center", va="center", fontsize=FONT - 1.5, zorder=3)
     if block.shortcut != "none":
         # From the path before the block to the path after it, over the block: the shortcut.
         style = _STYLE.get(block.shortcut, _STYLE["projection"])
-        ax.add_patch(FancyArrowPatch((cx - 0.21, 0.0), (cx + 0.21, 0.0), connectionstyle="arc3,rad=-1.9",
+        ax.add_patch(FancyArrowPatch((cx - 0.23, 0.0), (cx + 0.23, 0.0), connectionstyle="arc3,rad=-1.9",
                                      arrowstyle="-", color=style["color"], linestyle=style["linestyle"],
                                      lw=1.3 if block.shortcut == "projection" else 1.0, zorder=3))
 
@@ -331,35 +338,35 @@ def _draw_stage(ax: Any, x: float, width: float, stage: Stage, lines: list[str])
     """A stage's box: its name, the signal path, one square per shown block (⋯ for the hidden ones), two lines."""
     from matplotlib.patches import FancyBboxPatch
 
-    ax.add_patch(FancyBboxPatch((x, -1.0), width, 2.05, boxstyle="round,pad=0,rounding_size=0.12",
+    ax.add_patch(FancyBboxPatch((x, -1.2), width, 2.25, boxstyle="round,pad=0,rounding_size=0.12",
                                 facecolor="#eef3fb", edgecolor="0.3", lw=1.0))
-    ax.text(x + width / 2, 1.18, stage.name, ha="center", va="bottom", fontsize=8, fontweight="bold")
+    ax.text(x + width / 2, 1.18, stage.name, ha="center", va="bottom", fontsize=FONT + 0.5, fontweight="bold")
     slots = _slots(len(stage.blocks))
     left = x + (width - len(slots) * _SLOT) / 2
     ax.plot([x, x + width], [0.0, 0.0], color="0.55", lw=0.8, zorder=1)
     for k, slot in enumerate(slots):
         cx = left + (k + 0.5) * _SLOT
         if slot is None:
-            ax.text(cx, 0.0, "⋯", ha="center", va="center", fontsize=9,
+            ax.text(cx, 0.0, "⋯", ha="center", va="center", fontsize=FONT + 1,
                     bbox={"facecolor": "#eef3fb", "edgecolor": "none", "pad": 0.5})
         else:
             _draw_block(ax, cx, stage.blocks[slot])
-    ax.text(x + width / 2, -0.5, lines[0], ha="center", va="center", fontsize=7.5)
-    ax.text(x + width / 2, -0.78, lines[1], ha="center", va="center", fontsize=7.5, color="0.25")
+    ax.text(x + width / 2, -0.55, lines[0], ha="center", va="center", fontsize=FONT)
+    ax.text(x + width / 2, -0.92, lines[1], ha="center", va="center", fontsize=FONT, color="0.25")
 
 
 def _draw_text_box(ax: Any, x: float, width: float, kind: str, lines: list[str]) -> None:
     """A stem or head box: its layers as lines of text (the stem titled "stem")."""
     from matplotlib.patches import FancyBboxPatch
 
-    height = 0.3 * len(lines) + 0.3
+    height = 0.37 * len(lines) + 0.3
     face = "#f4f4f4" if kind == "stem" else "#fbf3e8"
     ax.add_patch(FancyBboxPatch((x, -height / 2), width, height, boxstyle="round,pad=0,rounding_size=0.12",
                                 facecolor=face, edgecolor="0.3", lw=1.0, zorder=2))
-    ax.text(x + width / 2, 0.0, "\n".join(lines), ha="center", va="center", fontsize=7.5, linespacing=1.35,
+    ax.text(x + width / 2, 0.0, "\n".join(lines), ha="center", va="center", fontsize=FONT, linespacing=1.35,
             zorder=3)
     if kind == "stem":
-        ax.text(x + width / 2, 1.18, "stem", ha="center", va="bottom", fontsize=8, fontweight="bold")
+        ax.text(x + width / 2, 1.18, "stem", ha="center", va="bottom", fontsize=FONT + 0.5, fontweight="bold")
 
 
 def _draw_legend(ax: Any, arch: Architecture) -> None:
@@ -372,50 +379,85 @@ def _draw_legend(ax: Any, arch: Architecture) -> None:
                       linestyle=_STYLE.get(k, _STYLE["projection"])["linestyle"], lw=1.3,
                       label=_STYLE.get(k, {"label": k})["label"]) for k in kinds]
     if handles:
-        ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, -0.02), ncol=len(handles), fontsize=7.5,
+        ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), fontsize=FONT,
                   frameon=False, handlelength=2.2)
 
 
+def _rows(boxes: list[_Box], max_units: float) -> list[list[_Box]]:
+    """Split the boxes into rows no wider than ``max_units`` (a box wider than that gets a row of its own)."""
+    rows: list[list[_Box]] = [[]]
+    width = 0.0
+    for box in boxes:
+        needed = box[1] + (_GAP if rows[-1] else 0.0)
+        if rows[-1] and width + needed > max_units:
+            rows.append([])
+            width, needed = 0.0, box[1]
+        rows[-1].append(box)
+        width += needed
+    return rows
+
+
 def draw_architecture(model: nn.Module, input_size: Sequence[int] | None = None, *, ax: Any = None,
-                      title: str | None = None) -> Any:
+                      title: str | None = None, max_width: float = COLUMN_WIDTH) -> Any:
     """Draw ``model``'s architecture (see :func:`describe_architecture`); returns the matplotlib Figure.
 
-    Boxes from left to right: the stem (its layers and output shape), one box per stage
+    Boxes in reading order: the stem (its layers and output shape), one box per stage
     (block squares with one shortcut arc each, coloured by kind; "/2" marks a block that
-    halves the map), then the head (pooling, classifier). A text version: ``print(describe_architecture(model))``.
+    halves the map), then the head (pooling, classifier). Boxes that do not fit in
+    ``max_width`` inches (default: the book's column, so that the 9-point labels are shown
+    at full size) continue on the next row. A text version: ``print(describe_architecture(model))``.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch
 
     arch = describe_architecture(model, input_size)
-    boxes = _boxes(arch)
-    gap = 0.45
-    total = sum(width for _, width, _ in boxes) + gap * (len(boxes) - 1)
+    rows = _rows(_boxes(arch), max_width / _UNIT - 0.3)
+    widths = [sum(box[1] for box in row) + _GAP * (len(row) - 1) for row in rows]
+    total = max(widths)
+    height = _ROW * (len(rows) - 1) + 3.4
     own_figure = ax is None
     if own_figure:
-        fig, ax = plt.subplots(figsize=(max(5.0, (total + 0.3) * _UNIT), 3.15 * _UNIT + 0.5))
+        fig, ax = plt.subplots(figsize=((total + 0.3) * _UNIT, height * _UNIT + 0.45))
     else:
         fig = ax.figure
-    x = 0.0
-    for index, (kind, width, payload) in enumerate(boxes):
-        if index:
-            ax.add_patch(FancyArrowPatch((x - gap, 0.0), (x, 0.0), arrowstyle="-|>", mutation_scale=9,
-                                         color="0.2", lw=1.0))
-        if kind == "stage":
-            _draw_stage(ax, x, width, *payload)
-        else:
-            _draw_text_box(ax, x, width, kind, payload)
-        x += width + gap
+    arrow = {"arrowstyle": "-|>", "mutation_scale": 9, "color": "0.2", "lw": 1.0}
+    for r, row in enumerate(rows):
+        y0, x = -_ROW * r, 0.0
+        for index, (kind, width, payload) in enumerate(row):
+            if index:
+                ax.add_patch(FancyArrowPatch((x - _GAP, y0), (x, y0), **arrow))
+            elif r:  # continued from the end of the row above: down, back to the left, into this box
+                end, mid = widths[r - 1], y0 + _ROW / 2 + 0.05
+                ax.plot([end, end + _GAP / 2, end + _GAP / 2, -_GAP / 2, -_GAP / 2],
+                        [y0 + _ROW, y0 + _ROW, mid, mid, y0], color="0.2", lw=1.0)
+                ax.add_patch(FancyArrowPatch((-_GAP / 2, y0), (0.0, y0), **arrow))
+            _draw_row_box(ax, kind, x, y0, width, payload)
+            x += width + _GAP
     _draw_legend(ax, arch)
-    ax.set_xlim(-0.15, total + 0.15)
-    ax.set_ylim(-1.55, 1.6)
+    ax.set_xlim(-0.6, total + 0.4)
+    ax.set_ylim(-_ROW * (len(rows) - 1) - 1.9, 1.6)
     ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title(title or f"{arch.title}: input {_shape(arch.input_shape)}, {arch.params / 1e6:.2f}M parameters",
-                 fontsize=9.5)
+                 fontsize=FONT + 1)
     if own_figure:
         fig.tight_layout()
     return fig
+
+
+def _draw_row_box(ax: Any, kind: str, x: float, y0: float, width: float, payload: Any) -> None:
+    """One box of a row, drawn around the row's centre line ``y0``."""
+    from matplotlib.transforms import Affine2D
+
+    shift = Affine2D().translate(0, y0) + ax.transData
+    before = len(ax.patches), len(ax.texts), len(ax.lines)
+    if kind == "stage":
+        _draw_stage(ax, x, width, *payload)
+    else:
+        _draw_text_box(ax, x, width, kind, payload)
+    if y0:
+        for artist in ax.patches[before[0]:] + ax.texts[before[1]:] + ax.lines[before[2]:]:
+            artist.set_transform(shift)
 
 
 def _group_labels(labels: list[str]) -> list[str]:

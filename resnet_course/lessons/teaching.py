@@ -5,6 +5,13 @@ which exercises it has, how hard, and which ones a self-check grades. Both are d
 here — the exercises by parsing the committed notebooks' ``{exercise}`` directives, the
 times from ``results/notebook_times_cpu.json`` (written by ``benchmarks/notebook_times.py``)
 — so the guide can never disagree with the book.
+
+The tables are MyST Markdown, for the guide's cells to render with
+``mystnb.markdown_format: myst`` (CommonMark, myst-nb's default for Markdown outputs, has no
+tables). They link the chapters with ``{doc}`` and give each exercise's number with
+``{numref}``: sphinx-exercise numbers exercises through the whole book (Exercise 1 … N in
+reading order, not per chapter), and the number in the guide is the one Sphinx gives the
+exercise on its page, links included.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ __all__ = [
     "Exercise",
     "chapter_notebooks",
     "chapter_title",
+    "doc_link",
+    "exercise_number",
     "exercise_table",
     "exercises",
     "load_times",
@@ -130,14 +139,25 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
     return "\n".join(lines)
 
 
+def doc_link(path: Path) -> str:
+    """A MyST ``{doc}`` link to a chapter notebook (its title as the text)."""
+    return f"{{doc}}`/notebooks/{path.stem}`"
+
+
+def exercise_number(label: str) -> str:
+    """A MyST ``{numref}`` giving the book-wide number of the exercise labelled ``label``, as a link."""
+    return f"{{numref}}`%s <{label}>`"
+
+
 def exercise_table(notebook_dir: Path = NOTEBOOK_DIR) -> str:
-    """Every exercise of the book: chapter, title, difficulty and its self-check."""
+    """Every exercise of the book: its number (as on its page), chapter, title, difficulty, self-check."""
     rows = []
     for path in chapter_notebooks(notebook_dir):
         for exercise in exercises(path):
-            rows.append((exercise.chapter, exercise.title or exercise.label, "★" * exercise.difficulty,
+            rows.append((exercise_number(exercise.label), exercise.chapter, exercise.title or exercise.label,
+                         "★" * exercise.difficulty,
                          f"`{exercise.self_check}`" if exercise.self_check else "discussion / by hand"))
-    return markdown_table(["Ch.", "Exercise", "Difficulty", "Self-check"], rows)
+    return markdown_table(["Exercise", "Ch.", "Title", "Difficulty", "Self-check"], rows)
 
 
 def load_times(path: Path | None = None) -> dict[str, Any]:
@@ -154,5 +174,5 @@ def timing_table(times: dict[str, Any], notebook_dir: Path = NOTEBOOK_DIR) -> st
     for path in chapter_notebooks(notebook_dir):
         seconds = times["notebooks"].get(path.name)
         shown = f"{seconds / 60:.1f} min" if seconds is not None else "not measured"
-        rows.append((chapter_title(path), shown, len(exercises(path))))
+        rows.append((doc_link(path), shown, len(exercises(path))))
     return markdown_table(["Chapter", f"Quick mode, {times['meta']['device']}", "Exercises"], rows)

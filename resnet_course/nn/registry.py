@@ -108,7 +108,8 @@ def resolve_family(name: str) -> tuple[ModelBuilder, dict[str, object]]:
     if match is None or (match["cifar"] and name != "resnet18_cifar"):
         close = difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"unknown model {name!r}.{hint} See list_models() for all {len(_MODELS)} names.")
+        raise ValueError(f"unknown model {name!r}.{hint} See list_models() (the command: resnet-course list-models) "
+                         f"for all {len(_MODELS)} names.")
     if match["cifar"]:
         return imagenet_resnet, {"depth": 18, "plain": False, "stem": "cifar", "num_classes": 10}
     prefix, depth = match["prefix"], int(match["depth"])

@@ -15,6 +15,7 @@ and the :class:`Checkpointer`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -39,9 +40,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "atomic_copy", "atomic_write", "check_compatible", "CheckpointError", "Checkpointer", "CheckpointMismatchError",
-    "epoch_batches", "FORMAT_VERSION", "get_rng_state", "latest_checkpoint", "load_checkpoint", "Position",
-    "remove_leftovers", "RESUME_MAY_CHANGE", "Resumed", "resume_changes", "resume_from", "ResumeMismatchError",
-    "rng_for_saving", "save_checkpoint", "set_rng_state"
+    "epoch_batches", "folder_lock", "FolderInUseError", "FORMAT_VERSION", "get_rng_state", "latest_checkpoint",
+    "load_checkpoint", "LOCK", "lock_holder", "Position", "remove_leftovers", "RESUME_MAY_CHANGE", "Resumed",
+    "resume_changes", "resume_from", "ResumeMismatchError", "rng_for_saving", "save_checkpoint", "set_rng_state"
 ]
 
 
@@ -54,6 +55,16 @@ class CheckpointMismatchError(ValueError):
 
 class CheckpointError(RuntimeError):
     """A checkpoint file cannot be read: truncated, corrupt, or not a checkpoint."""
+
+
+class FolderInUseError(RuntimeError):
+    """Another live process writes a run into the same folder (it holds the folder's lock)."""
+
+    def __init__(self, folder: PathLike, pid: int | None) -> None:
+        who = f"process {pid}" if pid is not None else "another process"
+        super().__init__(f"{folder} is in use by {who}, which is writing a run there; wait for it to finish, "
+                         "or choose another folder")
+        self.folder, self.pid = Path(folder), pid
 
 
 class ResumeMismatchError(ValueError):
@@ -118,24 +129,49 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 # ----------------------------------------------------------------------------------------
 
 
+class _RememberingFile:
+    """A file that remembers the ``OSError`` a write raised: ``torch.save`` turns it into an unhelpful
+    ``RuntimeError`` ("enforce fail at inline_container.cc ... unexpected pos"), a full disk included."""
+
+    def __init__(self, file: Any) -> None:
+        self.file, self.error = file, None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.file, name)
+
+
 def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     """Write through a temporary file in the same folder, then rename it over ``path``.
 
     ``os.replace`` is atomic: a reader (or a crash, or Ctrl-C) sees the old file or the
     new one, never half of one. A process killed mid-write (``kill -9``) leaves its
     ``.<name>.<pid>.tmp`` behind; :func:`remove_leftovers` deletes it at the next start.
+    A write that fails for want of space or permission raises the ``OSError`` itself
+    (never ``torch.save``'s ``RuntimeError`` about it), naming ``path`` when it named no file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    file = None
     try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
+        with open(tmp, "wb") as raw:
+            file = _RememberingFile(raw)
+            write(file)
+            raw.flush()
+            os.fsync(raw.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
-        raise
+        failed = file.error if file is not None and file.error is not None else error
+        if not isinstance(failed, OSError) or (failed is error and failed.filename is not None):
+            raise
+        raise type(failed)(failed.errno, failed.strerror or str(failed), str(path)) from error
 
 
 def atomic_copy(source: Path, target: Path) -> None:
@@ -157,6 +193,54 @@ def _still_running(pid: int) -> bool:
     except (ProcessLookupError, OverflowError, ValueError):
         return False
     return True
+
+
+LOCK = ".lock"  # in a run's folder while a process writes its checkpoints: that process's id
+
+
+def lock_holder(folder: PathLike) -> int | None:
+    """The id of another live process that holds ``folder``'s lock (:func:`folder_lock`), else ``None``.
+
+    A lock whose process no longer runs (killed with ``kill -9``) is stale: it is removed here.
+    """
+    path = Path(folder) / LOCK
+    try:
+        text = path.read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    pid = int(text) if text.isdigit() else 0
+    if pid == os.getpid():
+        return None
+    if pid and _still_running(pid):
+        return pid
+    path.unlink(missing_ok=True)
+    return None
+
+
+@contextlib.contextmanager
+def folder_lock(folder: PathLike) -> Iterator[Path]:
+    """Hold ``folder``'s lock (``.lock``, holding this process's id) while writing a run there.
+
+    Raises :class:`FolderInUseError` when another live process holds it: two runs writing the same
+    ``last.pt`` and ``history.json`` would each silently overwrite the other's. A stale lock is taken over.
+    """
+    path = Path(folder) / LOCK
+    for _ in range(2):
+        try:
+            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            holder = lock_holder(folder)
+            if holder is not None:
+                raise FolderInUseError(folder, holder) from None
+    else:
+        raise FolderInUseError(folder, None)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(str(os.getpid()))
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def remove_leftovers(folder: PathLike) -> list[Path]:
@@ -272,6 +356,17 @@ def _strip_prefixes(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
     return state_dict
 
 
+def _looks_like(start: bytes) -> str:
+    """What the first bytes of a file that is not a checkpoint suggest it is, in words."""
+    if start.lstrip()[:1] in (b"{", b"["):
+        return "it looks like JSON"
+    try:
+        start.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"it starts with the bytes {start[:8]!r}"
+    return "it looks like text"
+
+
 def _read_checkpoint(path: Path, map_location: Any) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {path}")
@@ -279,11 +374,18 @@ def _read_checkpoint(path: Path, map_location: Any) -> dict[str, Any]:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
         refused = "weights_only" in str(error) or "Weights only" in str(error)
+        with open(path, "rb") as file:
+            start = file.read(64)
         if refused and zipfile.is_zipfile(path):  # a whole file of torch.save's, with objects beyond tensors
             reason = (
                 "it holds objects that weights_only=True loading refuses, so it was not written by "
                 "resnet_course.training.save_checkpoint; if you trust its source, open it with "
                 "torch.load(path, weights_only=False)"
+            )
+        elif start and not start.startswith((b"PK", b"\x80")):  # neither torch.save's zip nor its older pickle format
+            reason = (
+                f"it is not a PyTorch checkpoint at all ({_looks_like(start)}); give the .pt file a run wrote "
+                "(best.pt or last.pt)"
             )
         else:
             reason = (

@@ -6,11 +6,13 @@ miniature HandsDataset, so that each fault can be planted.
 
 from __future__ import annotations
 
+import _thread
 import io
 import os
 import re
 import shutil
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -194,7 +196,8 @@ def test_a_valid_miniature_loads(tmp_path: Path) -> None:
         (HEADER + GOOD + "a.jpg,80,60,2-hand,10,ten,40,50\n", 3, "ymin is 'ten', not a number"),
         (HEADER + "a.jpg,0,60,2-hand,10,10,40,50\n", 2, "size is 0x60; width and height must be positive"),
         (HEADER, 2, "no rows below the header"),
-        (HEADER + GOOD + GOOD + "a.jpg,80,60,2-hand,40,10,10,50\n", 4, r"box \(40, 10\)-\(10, 50\) is empty or inverted"),
+        (HEADER + GOOD + GOOD + "a.jpg,80,60,2-hand,40,10,10,50\n", 4,
+         r"box \(40, 10\)-\(10, 50\) is empty or inverted"),
         (HEADER + "a.jpg,80,60,2-hand,10,10,90,50\n", 2, r"box \(10, 10\)-\(90, 50\) lies outside the 80x60 photo"),
         (HEADER + "a.jpg,80,60,2-hand,-5,10,40,50\n", 2, "lies outside"),
         (HEADER + "a.jpg,80,60,7-hand,10,10,40,50\n", 2, "unknown class '7-hand'"),
@@ -202,6 +205,8 @@ def test_a_valid_miniature_loads(tmp_path: Path) -> None:
         (HEADER + "../../secret.jpg,80,60,2-hand,10,10,40,50\n", 2, "not a plain file name"),
         (HEADER + "a.jpg,80,60,2-hand,10,10,40,nan\n", 2, "ymax is 'nan', not a number"),
     ],
+    ids=["missing-column", "not-a-number", "zero-width", "no-rows", "inverted-box", "box-outside-photo",
+         "negative-corner", "unknown-class", "empty-cell", "path-in-file-name", "nan"],
 )
 def test_a_bad_label_file_is_one_error_naming_file_and_line(
     tmp_path: Path, csv_text: str, line: int, message: str
@@ -218,3 +223,67 @@ def test_a_bad_label_file_is_one_error_naming_file_and_line(
 def test_the_real_label_files_pass_the_checks(data_root: Path) -> None:
     for split, rows in (("train", 1381), ("test", 349)):
         assert len(D.read_hands_csv(data_root / "hands" / "data" / f"{split}_labels.csv")) == rows
+
+
+# ----------------------------------------------------------------------------------------
+# Beyond the issue: the data folder, Ctrl-C and a full disk while data is decoded and cached
+# ----------------------------------------------------------------------------------------
+
+
+def test_a_data_folder_that_is_a_file_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It used to try a download into it and report 'the folder is read-only'."""
+    (tmp_path / "data").write_text("not a folder")
+    with pytest.raises(D.DataNotFoundError, match=r"the data folder .*/data is a file: give the folder that holds"):
+        D.load_cifar10("train", tmp_path / "data")
+    monkeypatch.setenv("RESNET_COURSE_DATA", str(tmp_path / "data"))
+    with pytest.raises(D.DataNotFoundError, match=r"\(from \$RESNET_COURSE_DATA\) is a file"):
+        D.load_hands("train")
+
+
+def test_ctrl_c_stops_the_decoding_threads_at_once() -> None:
+    """Without it the threads decoded on after Ctrl-C -- the rest of CIFAR-10, seconds -- and the command's
+    exit waited for them."""
+    done: list[int] = []
+
+    def work(indices) -> None:
+        for i in indices:
+            if i == 0:
+                _thread.interrupt_main()  # Ctrl-C, delivered to the main thread as a real one is
+            time.sleep(0.005)
+            done.append(i)
+
+    with pytest.raises(KeyboardInterrupt):
+        D.parallel(work, 1_000)
+    time.sleep(0.5)  # the threads' time to decode on, were they not stopped
+    assert len(done) < 20, f"{len(done)} of 1,000 images decoded after Ctrl-C"
+
+
+def _blob() -> dict:
+    return {"key": {"format": 0}, "images": torch.zeros(2, 3, 4, 4, dtype=torch.uint8),
+            "labels": torch.zeros(2, dtype=torch.int64), "classes": ["a"], "variant": "test"}
+
+
+def test_ctrl_c_while_the_cache_is_written_leaves_no_temporary_file(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted_save(obj, file, *args, **kwargs) -> None:
+        file.write(b"half a cache")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        D.save_cache(tmp_path / "cifar10-jpg-train.pt", _blob())
+    assert list(tmp_path.iterdir()) == []  # a 150 MB leftover per interrupted decode, before
+
+
+def test_a_full_disk_while_the_cache_is_written_only_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = tmp_path / "cifar10-jpg-train.pt"
+    old.write_bytes(b"the previous cache")
+
+    def full_disk_save(obj, file, *args, **kwargs) -> None:  # what torch.save raises when a write hits ENOSPC
+        file.write(b"part")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    monkeypatch.setattr(torch, "save", full_disk_save)
+    with pytest.warns(UserWarning, match="could not write cache .*cifar10-jpg-train.pt"):
+        D.save_cache(old, _blob())
+    assert [p.name for p in tmp_path.iterdir()] == [old.name] and old.read_bytes() == b"the previous cache"

@@ -1,6 +1,7 @@
-"""Chapter 5's self-checks (resnet_course.exercises.ch05): the paper's lr schedule, reading a confusion
-matrix, the batched crop-and-flip augmentation, and parameter groups without weight decay on
-BatchNorm parameters and biases.
+"""The self-checks of chapters 5 and 5b (resnet_course.exercises.ch05): the paper's lr schedule,
+label-smoothed targets, reading a confusion matrix, parameter groups without weight decay on
+BatchNorm parameters and biases (chapter 5); the batched crop-and-flip augmentation, what each
+speed trick bought, and minutes to accuracy at the median pace (chapter 5b).
 
 Each check must accept the reference solution (and other correct ones) and reject every typical
 wrong answer with the message that names the mistake; the solutions printed in the chapter's
@@ -20,11 +21,17 @@ from resnet_course.exercises.ch05 import (
     check_confusion_summary,
     check_crop_flip,
     check_lr_schedule,
+    check_minutes_to_accuracy,
     check_param_groups,
+    check_smoothed_targets,
+    check_trick_gains,
     reference_confusion_summary,
     reference_crop_flip,
     reference_lr_at,
+    reference_minutes_to_accuracy,
     reference_param_groups,
+    reference_smoothed_targets,
+    reference_trick_gains,
 )
 from resnet_course.exercises.checking import ExerciseError
 from resnet_course.training.evaluation import confusion_matrix
@@ -218,7 +225,8 @@ def _split(decayed, weight_decay_of_decayed=None):
     [
         (_split(lambda n, p: "bn" not in n and not n.endswith("bias")),
          r"BatchNorm γ \(weight\) tensor\(s\) .*downsample\.1\.weight.*called downsample\.1"),
-        (_split(lambda n, p: not n.endswith("bias")), r"BatchNorm γ \(weight\) tensor\(s\) have the wrong weight decay"),
+        (_split(lambda n, p: not n.endswith("bias")),
+         r"BatchNorm γ \(weight\) tensor\(s\) have the wrong weight decay"),
         (_split(lambda n, p: p.ndim > 1 or n == "fc.bias"), r"1 bias tensor\(s\) .*fc\.bias"),
         (_split(lambda n, p: p.ndim == 4), r"1 fully connected weight tensor\(s\) .*fc\.weight.*select by p\.ndim"),
         (_split(lambda n, p: p.ndim > 1, 1e-4), r"convolution kernel tensor\(s\) .*weight_decay=0\.0001"),
@@ -243,3 +251,174 @@ def test_chapter_5_checks_leave_the_callers_random_state_alone():
     check_crop_flip(reference_crop_flip)
     check_param_groups(reference_param_groups)
     assert torch.equal(torch.rand(3), expected)
+
+
+# ======================================================================================
+# Label-smoothed targets
+
+
+def test_reference_smoothed_targets_put_0_91_on_the_true_class_for_ten_classes():
+    targets = reference_smoothed_targets(torch.tensor([2, 7]), 10, 0.1)
+    assert targets[0, 2].item() == pytest.approx(0.91) and targets[0, 0].item() == pytest.approx(0.01)
+    assert torch.allclose(targets.sum(dim=1), torch.ones(2, dtype=torch.float64))
+
+
+def test_reference_smoothed_targets_give_pytorchs_label_smoothing_loss():
+    torch.manual_seed(0)
+    logits, labels = torch.randn(6, 10, dtype=torch.float64), torch.tensor([0, 1, 2, 3, 4, 9])
+    ours = -(reference_smoothed_targets(labels, 10, 0.1) * logits.log_softmax(1)).sum(1).mean()
+    assert ours.item() == pytest.approx(F.cross_entropy(logits, labels, label_smoothing=0.1).item())
+
+
+def test_check_smoothed_targets_accepts_correct_solutions(capsys):
+    def by_hand(labels, k, eps):
+        target = torch.full((len(labels), k), eps / k)
+        target[torch.arange(len(labels)), labels] += 1 - eps
+        return target
+
+    check_smoothed_targets(reference_smoothed_targets)
+    check_smoothed_targets(by_hand)
+    out = capsys.readouterr().out
+    assert out.count("✓ check_smoothed_targets") == 2 and "0.91 on the true class" in out
+
+
+def _one_hot(y, k):
+    return F.one_hot(y, k).double()
+
+
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (lambda y, k, e: (1 - e) * _one_hot(y, k) + e / (k - 1) * (1 - _one_hot(y, k)),
+         r"spread ε over the other K - 1 classes"),
+        (lambda y, k, e: (1 - e) * _one_hot(y, k) + e / k * (1 - _one_hot(y, k)), r"keeps? .*share ε/K|its share"),
+        (lambda y, k, e: (1 - e) * _one_hot(y, k) + e, r"add ε/K, not ε"),
+        (lambda y, k, e: _one_hot(y, k), r"one-hot targets, without smoothing"),
+        (lambda y, k, e: _one_hot(y, k).T, r"returned shape 10×5; expected 5×10"),
+        (lambda y, k, e: "0.91", r"returned str; return a tensor"),
+    ],
+)
+def test_check_smoothed_targets_rejects_with_a_specific_message(fn, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_smoothed_targets(fn)
+
+
+# ======================================================================================
+# What each speed trick bought (chapter 5b)
+
+ROWS = [{"method": "a", "images_per_sec": 100.0}, {"method": "b", "images_per_sec": 150.0},
+        {"method": "n/a", "images_per_sec": None}, {"method": "c", "images_per_sec": 300.0}]
+
+
+def test_reference_trick_gains_divides_by_the_last_measured_row():
+    assert reference_trick_gains(ROWS) == {"b": 1.5, "c": 2.0}
+
+
+def test_reference_trick_gains_multiply_to_the_last_row_over_the_first():
+    from resnet_course.experiments.results import load_result
+
+    rows = load_result("throughput_cpu_resnet20")["rows"]
+    measured = [r for r in rows if r["images_per_sec"] is not None]
+    product = torch.tensor(list(reference_trick_gains(rows).values())).prod().item()
+    assert product == pytest.approx(measured[-1]["images_per_sec"] / measured[0]["images_per_sec"])
+
+
+def test_check_trick_gains_accepts_correct_solutions(capsys):
+    def with_zip(rows):
+        measured = [r for r in rows if r["images_per_sec"] is not None]
+        return {b["method"]: b["images_per_sec"] / a["images_per_sec"] for a, b in zip(measured, measured[1:])}
+
+    check_trick_gains(reference_trick_gains)
+    check_trick_gains(with_zip)
+    assert capsys.readouterr().out.count("✓ check_trick_gains") == 2
+
+
+def _measured(rows):
+    return [r for r in rows if r["images_per_sec"] is not None]
+
+
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (lambda rows: {r["method"]: r["images_per_sec"] / _measured(rows)[0]["images_per_sec"]
+                       for r in _measured(rows)[1:]}, r"divided every row by the first row"),
+        (lambda rows: {k: 1 / v for k, v in reference_trick_gains(rows).items()}, r"inverted"),
+        (lambda rows: {k: 100 * (v - 1) for k, v in reference_trick_gains(rows).items()}, r"not a percentage"),
+        (lambda rows: {_measured(rows)[0]["method"]: 1.0, **reference_trick_gains(rows)},
+         r"has no row before it: leave it out"),
+        (lambda rows: {**reference_trick_gains(rows), "+ CUDA graphs": 0.0}, r"was not measured"),
+        (lambda rows: dict(list(reference_trick_gains(rows).items())[:-1]), r"has no gain for '\+ fused SGD'"),
+        (lambda rows: list(reference_trick_gains(rows).values()), r"returned list; return a dict"),
+        (lambda rows: rows.pop(), r"changed the rows it was given"),
+    ],
+)
+def test_check_trick_gains_rejects_with_a_specific_message(fn, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_trick_gains(fn)
+
+
+# ======================================================================================
+# Minutes to accuracy at the median pace (chapter 5b)
+
+
+def test_reference_minutes_to_accuracy_on_the_zoos_resnet20():
+    from resnet_course.experiments.zoo import epochs_to_accuracy, load_zoo, median_epoch_seconds
+
+    result = load_zoo(["resnet20"])["resnet20"]
+    epochs = epochs_to_accuracy(result, 0.85)
+    assert reference_minutes_to_accuracy(result, 0.85) == pytest.approx(epochs * median_epoch_seconds(result) / 60)
+    assert reference_minutes_to_accuracy(result, 1.01) is None
+
+
+def test_check_minutes_to_accuracy_accepts_correct_solutions(capsys):
+    import statistics
+
+    def minutes_to(result, target):
+        history = result["history"]
+        epoch = next((i + 1 for i, a in enumerate(history["val_acc"]) if a >= target), None)
+        if epoch is None:
+            return None
+        seconds = statistics.median(result["meta"]["train_images"] / r for r in history["images_per_sec"])
+        return epoch * seconds / 60
+
+    check_minutes_to_accuracy(reference_minutes_to_accuracy)
+    check_minutes_to_accuracy(minutes_to)
+    assert capsys.readouterr().out.count("✓ check_minutes_to_accuracy") == 2
+
+
+def _minutes(epoch_of=None, seconds_of=None, scale=1 / 60, strict=False):
+    """A minutes_to with one slip: how it finds the epoch, the seconds per epoch, the unit."""
+    import statistics
+
+    def fn(result, target):
+        history, images = result["history"], result["meta"]["train_images"]
+        hits = [i + 1 for i, a in enumerate(history["val_acc"]) if (a > target if strict else a >= target)]
+        if not hits:
+            return None
+        epoch = epoch_of(hits[0]) if epoch_of else hits[0]
+        seconds = [images / r for r in history["images_per_sec"]]
+        per_epoch = seconds_of(seconds, history, epoch) if seconds_of else statistics.median(seconds)
+        return epoch * per_epoch * scale
+    return fn
+
+
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (_minutes(scale=1), r"that is seconds; return minutes"),
+        (_minutes(seconds_of=lambda s, h, e: sum(s) / len(s)), r"you used the mean epoch"),
+        (_minutes(seconds_of=lambda s, h, e: sum(s[:e]) / e), r"added up those epochs' own times"),
+        (_minutes(seconds_of=lambda s, h, e: __import__("statistics").median(h["epoch_time"])),
+         r"you used epoch_time, which includes each epoch's evaluation"),
+        (_minutes(epoch_of=lambda e: e - 1), r"one epoch short"),
+        (_minutes(seconds_of=lambda s, h, e: sorted(s)[len(s) // 2]), r"mean of the two middle ones"),
+        (_minutes(strict=True), r"compare with >=, not >"),
+        (lambda result, target: 0.0, r"returned 0, expected 6\.667"),
+        (lambda result, target: _minutes()(result, target) or 0.0, r"never reaches the target, so return None"),
+        (lambda result, target: None, r"returned None, but the accuracy reaches 0\.75 at epoch 4"),
+        (lambda result, target: result["history"]["images_per_sec"].sort(), r"changed the result it was given"),
+    ],
+)
+def test_check_minutes_to_accuracy_rejects_with_a_specific_message(fn, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_minutes_to_accuracy(fn)

@@ -24,7 +24,8 @@ def _solution_code(notebook: str) -> list[str]:
 
 @pytest.mark.parametrize("notebook, at_least", [
     ("01_degradation.ipynb", 1), ("02_residual_learning.ipynb", 2), ("03_building_blocks.ipynb", 3),
-    ("04_resnet_family.ipynb", 2), ("05_training_cifar10.ipynb", 4), ("06_transfer_learning.ipynb", 3),
+    ("04_resnet_family.ipynb", 2), ("05_training_cifar10.ipynb", 4), ("05b_training_fast.ipynb", 3),
+    ("06_transfer_learning.ipynb", 3),
     ("07_why_resnets_work.ipynb", 3), ("08_beyond_resnet.ipynb", 4),
 ])
 def test_the_chapters_solutions_pass_their_self_checks(notebook, at_least, capsys):

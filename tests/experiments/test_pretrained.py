@@ -9,19 +9,28 @@ clear error.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO_ROOT
-from resnet_course.data.safety import ChecksumError
+
 from resnet_course.data.cifar10 import load_cifar10
+from resnet_course.data.safety import ChecksumError, sha256_file
+from resnet_course.experiments import pretrained
+from resnet_course.experiments.pretrained import (
+    ARCHITECTURES,
+    PINNED_SHA256,
+    accuracy_on,
+    check_subset,
+    checkpoint_file,
+    load_pretrained,
+)
 from resnet_course.experiments.results import load_result
 from resnet_course.nn.registry import create_model
-from resnet_course.experiments.pretrained import ARCHITECTURES, accuracy_on, check_subset, checkpoint_file, load_pretrained
-from resnet_course.training.checkpoint import CheckpointMismatchError, load_checkpoint
+from resnet_course.training.checkpoint import CheckpointMismatchError, load_checkpoint, save_checkpoint
 
 RESULTS = REPO_ROOT / "results"
 RECORD = load_result("pretrained")
@@ -71,3 +80,29 @@ def test_unknown_architecture_names_the_stored_ones() -> None:
 def test_checkpoint_refuses_another_network() -> None:
     with pytest.raises(CheckpointMismatchError, match="create_model\\('resnet20', num_classes=10\\)"):
         load_checkpoint(RESULTS / checkpoint_file("resnet20"), create_model("resnet32"))
+
+
+# ----------------------------------------------------------------------------------------
+# Hardening (issue 13, item 7): the book's checkpoints are pinned in the package
+# ----------------------------------------------------------------------------------------
+
+
+def test_the_pins_are_the_shipped_files_and_their_record() -> None:
+    for arch in ARCHITECTURES:
+        assert PINNED_SHA256[arch] == sha256_file(RESULTS / checkpoint_file(arch)) == RECORD["checkpoints"][arch][
+            "sha256"], f"{arch}: a new run's checkpoint must be pinned in resnet_course.experiments.pretrained"
+
+
+def test_a_replaced_checkpoint_with_a_rewritten_record_is_caught_by_the_pin(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The impostor is even a ResNet-20 (loads without a mismatch); only the pinned hash can tell."""
+    shutil.copy(RESULTS / "pretrained.json", tmp_path / "pretrained.json")
+    impostor = save_checkpoint(tmp_path / checkpoint_file("resnet20"), create_model("resnet20"))
+    record = json.loads((tmp_path / "pretrained.json").read_text())
+    record["checkpoints"]["resnet20"]["sha256"] = sha256_file(impostor)
+    (tmp_path / "pretrained.json").write_text(json.dumps(record))
+    assert load_pretrained("resnet20", tmp_path) is not None  # as a run of your own: its record is trusted
+    monkeypatch.setattr(pretrained, "default_results_dir", lambda: tmp_path)  # as the book's files
+    with pytest.raises(ChecksumError, match="but the package pins a38ccfc6798193d9… for the book's resnet20") as info:
+        load_pretrained("resnet20")
+    assert "\n" not in str(info.value)

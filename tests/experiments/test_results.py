@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO_ROOT
+
 from resnet_course.experiments.reference import EXPERIMENTS
-from resnet_course.experiments.results import describe_meta, load_result
+from resnet_course.experiments.results import describe_meta, load_result, write_result
 
 RESULT_FILES = sorted((REPO_ROOT / "results").glob("*.json"))
 REQUIRED_META = {"device", "torch", "commit", "date", "data_variant"}
@@ -85,3 +86,29 @@ def test_experiment_results_hold_every_model_and_epoch(name: str) -> None:
 def test_missing_result_says_how_to_make_it(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="resnet-course experiment degradation"):
         load_result("degradation", tmp_path)
+
+
+# ----------------------------------------------------------------------------------------
+# Hardening (issue 13, beyond its list): damaged result files and faults while writing them
+# ----------------------------------------------------------------------------------------
+
+
+def test_a_truncated_result_names_the_file_and_a_fix_that_works(tmp_path: Path) -> None:
+    """Its hint was 'run ... again', which reads the damaged file again (the zoo skips finished networks)."""
+    path = write_result("degradation", {"meta": {"epochs": 2}, "runs": {"resnet20": [0.1] * 50}}, tmp_path)
+    path.write_text(path.read_text()[:40])  # a copy cut off mid-write
+    with pytest.raises(ValueError) as info:
+        load_result("degradation", tmp_path)
+    message = str(info.value)
+    assert "\n" not in message and f"the reference result {path} is damaged" in message
+    assert "restore it from git, or delete it and run 'resnet-course experiment degradation' again" in message
+
+
+def test_a_full_disk_while_a_result_is_written_keeps_the_old_one(tmp_path: Path, full_disk) -> None:
+    path = write_result("lesion", {"meta": {"epochs": 1}}, tmp_path)
+    before = path.read_bytes()
+    full_disk("lesion.json", room=10)
+    with pytest.raises(OSError) as info:
+        write_result("lesion", {"meta": {"epochs": 2}, "runs": {}}, tmp_path)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["lesion.json"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from resnet_course.data.safety import sha256_file
+from resnet_course.data.safety import ChecksumError, sha256_file
 from resnet_course.experiments import zoo
 from resnet_course.experiments.zoo import (
     WEIGHTS_STORED,
@@ -22,6 +22,7 @@ from resnet_course.experiments.zoo import (
     train_zoo_network,
 )
 from resnet_course.nn.registry import create_model
+from resnet_course.nn.weights import WeightsError
 from resnet_course.training.recipes import get_recipe
 
 TINY = ZOO_RECIPE.with_changes(epochs=2, batch_size=32, warmup_epochs=1.0)
@@ -74,9 +75,12 @@ def test_a_finished_network_writes_history_finals_and_pinned_weights_then_is_ski
 
 
 def test_a_finished_result_made_with_other_settings_is_not_silently_reused(tiny_sets, tmp_path: Path) -> None:
-    _train(tiny_sets, tmp_path / "results", tmp_path / "runs")
+    path = _train(tiny_sets, tmp_path / "results", tmp_path / "runs")
+    before = {p.name: p.read_bytes() for p in path.parent.iterdir()}
     with pytest.raises(ZooSettingsError, match="other settings"):
         _train(tiny_sets, tmp_path / "results", tmp_path / "runs2", recipe=TINY.with_changes(lr=0.05))
+    assert {p.name: p.read_bytes() for p in path.parent.iterdir()} == before  # the finished result kept
+    assert not (tmp_path / "runs2").exists()  # refused before training
 
 
 def test_a_network_stopped_after_an_epoch_resumes_to_the_same_history(
@@ -114,3 +118,41 @@ def test_time_to_accuracy_counts_epochs_and_uses_the_median_pace() -> None:
     assert epochs_to_accuracy(result, 0.95) is None and minutes_to_accuracy(result, 0.95) is None
     assert median_epoch_seconds(result) == 50.0  # 50,000 images at the usual 1,000 per second
     assert minutes_to_accuracy(result, 0.90) == pytest.approx(3 * 50 / 60)
+
+
+# ----------------------------------------------------------------------------------------
+# Hardening (issue 13, beyond its list): damaged or replaced files of a zoo run of your own
+# ----------------------------------------------------------------------------------------
+
+
+def test_a_damaged_result_stops_the_zoo_with_a_hint_that_works(tiny_sets, tmp_path: Path) -> None:
+    result = tmp_path / "results" / "zoo" / "resnet20.json"
+    result.parent.mkdir(parents=True)
+    result.write_text('{"meta": {"network": "resnet20"}, "sett')  # cut off mid-write
+    with pytest.raises(ValueError, match="is damaged .*delete it and run 'resnet-course experiment zoo' again"):
+        _train(tiny_sets, tmp_path / "results", tmp_path / "runs")
+    result.unlink()  # what the message says to do
+    assert json.loads(_train(tiny_sets, tmp_path / "results", tmp_path / "runs").read_text())["meta"]["network"] \
+        == "resnet20"
+
+
+def _own_zoo(folder: Path, name: str, state: dict, sha256: str | None = None) -> None:
+    (folder / "zoo").mkdir(parents=True, exist_ok=True)
+    torch.save(state, folder / "zoo" / f"{name}.pt")
+    digest = sha256 or sha256_file(folder / "zoo" / f"{name}.pt")
+    (folder / "zoo" / f"{name}.json").write_text(json.dumps({"meta": {}, "weights": {"file": f"{name}.pt",
+                                                                                      "sha256": digest}}))
+
+
+def test_own_zoo_weights_of_another_network_are_refused_in_one_line(tmp_path: Path) -> None:
+    """resnet20.pt replaced by resnet32's, its recorded SHA-256 updated: was load_state_dict's RuntimeError."""
+    _own_zoo(tmp_path, "resnet20", create_model("resnet32").state_dict())
+    with pytest.raises(WeightsError, match=r"holds weights for another architecture than resnet20: .* unexpected") \
+            as info:
+        zoo.load_zoo_network("resnet20", tmp_path)
+    assert "\n" not in str(info.value)
+    _own_zoo(tmp_path, "resnet20", create_model("resnet20").state_dict(), sha256="0" * 64)  # replaced, record not
+    with pytest.raises(ChecksumError, match="resnet20.json records 0000.*damaged or replaced; restore it"):
+        zoo.load_zoo_network("resnet20", tmp_path)
+    _own_zoo(tmp_path, "resnet20", create_model("resnet20").state_dict())
+    assert not zoo.load_zoo_network("resnet20", tmp_path).training  # the right file loads, in eval mode

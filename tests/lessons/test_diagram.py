@@ -115,3 +115,36 @@ def test_draw_architecture_draws_one_square_and_one_arc_per_block(name, squares,
         assert [t.get_text() for t in ax.get_legend().get_texts()] == legend
     finally:
         plt.close(fig)
+
+
+# --- readable at the book's width
+
+
+@pytest.mark.parametrize("name", ["resnet50", "resnet152", "resnet20", "resnet110", "preact_resnet164"])
+def test_draw_architecture_text_is_readable_in_the_column(name):
+    """Its labels are at least 10 px on the page: the figure fits the 688-px column, so it is not scaled down.
+
+    (The one-row drawing of ResNet-50 was 967 px wide with 6- to 8-point labels: about 6 px on the page.)
+    """
+    from page_scale import COLUMN_PX, rendered_width_px, smallest_text_px
+
+    fig = draw_architecture(_on_meta(name))
+    try:
+        assert rendered_width_px(fig) <= COLUMN_PX
+        assert smallest_text_px(fig) >= 10
+    finally:
+        plt.close(fig)
+
+
+def test_draw_architecture_wraps_rows_and_the_check_can_fail():
+    """A wide network continues on a second row; drawn on one row it would be scaled down below 10 px."""
+    from page_scale import smallest_text_px
+
+    one_row = draw_architecture(_on_meta("resnet50"), max_width=20)
+    wrapped = draw_architecture(_on_meta("resnet50"))
+    try:
+        assert one_row.get_figheight() < wrapped.get_figheight()
+        assert smallest_text_px(one_row) < 10 <= smallest_text_px(wrapped)
+    finally:
+        plt.close(one_row)
+        plt.close(wrapped)

@@ -95,11 +95,15 @@ def test_plot_confident_mistakes_without_mistakes_says_so():
     assert any(t.get_text() == "no mistakes" for ax in fig.axes for t in ax.texts)
 
 
-def test_plot_time_to_accuracy_plots_percentages_and_the_target():
-    fig = plots.plot_time_to_accuracy({"resnet20": ([10.0, 20.0, 30.0], [0.5, 0.7, 0.8])}, target=0.9125,
-                                      target_label="paper")
-    ax = fig.axes[0]
-    run, target = ax.get_lines()
-    assert np.allclose(run.get_xdata(), [10, 20, 30]) and np.allclose(run.get_ydata(), [50, 70, 80])
-    assert np.allclose(target.get_ydata(), 91.25)
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["resnet20", "paper"]
+def test_plot_time_to_accuracy_plots_percentages_against_epochs_and_the_targets():
+    curves = {"resnet20": [0.5, 0.7, 0.8], "plain56": [0.4, 0.6, 0.75]}
+    fig = plots.plot_time_to_accuracy(curves, targets={"85 %": 0.85, "paper": 0.9125})
+    left, right = fig.axes
+    for ax in (left, right):
+        resnet, plain, *targets = ax.get_lines()
+        assert np.allclose(resnet.get_xdata(), [1, 2, 3]) and np.allclose(resnet.get_ydata(), [50, 70, 80])
+        assert resnet.get_linestyle() == "-" and plain.get_linestyle() == "--"  # plain nets dashed
+        assert [float(t.get_ydata()[0]) for t in targets] == pytest.approx([85, 91.25])
+        assert ax.get_xlabel() == "epoch"
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["ResNet-20", "plain-56"]
+    assert [t.get_text() for t in right.texts] == ["85 %", "paper"]

@@ -60,12 +60,15 @@ def test_tables(tmp_path: Path) -> None:
     assert [p.name for p in teaching.chapter_notebooks(tmp_path)] == ["03_building_blocks.ipynb", "04_family.ipynb"]
     assert teaching.markdown_table(["a", "b"], [(1, 2)]) == "| a | b |\n|---|---|\n| 1 | 2 |"
     exercises = teaching.exercise_table(tmp_path).splitlines()
-    assert exercises[2] == "| 3 | A basic block ★★ | ★★ | `check_basic_block` |"
-    assert exercises[3] == "| 3 | Why is `+=` safe? ★ | ★ | discussion / by hand |"
+    # The number is Sphinx's (a {numref} to the exercise's label), so it is the one on the page.
+    assert exercises[0] == "| Exercise | Ch. | Title | Difficulty | Self-check |"
+    assert exercises[2] == "| {numref}`%s <ex-ch3-basic-block>` | 3 | A basic block ★★ | ★★ | `check_basic_block` |"
+    assert exercises[3] == "| {numref}`%s <ex-ch3-inplace>` | 3 | Why is `+=` safe? ★ | ★ | discussion / by hand |"
     times = {"meta": {"device": "2-core CPU"}, "notebooks": {"03_building_blocks.ipynb": 90.0}}
     timing = teaching.timing_table(times, tmp_path).splitlines()
     assert timing[0] == "| Chapter | Quick mode, 2-core CPU | Exercises |"
-    assert timing[2:] == ["| 3. Building blocks | 1.5 min | 3 |", "| 4. The ResNet family | not measured | 0 |"]
+    assert timing[2:] == ["| {doc}`/notebooks/03_building_blocks` | 1.5 min | 3 |",
+                          "| {doc}`/notebooks/04_family` | not measured | 0 |"]
 
 
 def test_load_times(tmp_path: Path) -> None:

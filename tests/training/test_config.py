@@ -49,7 +49,7 @@ def test_recipe_names_are_forgiving_and_errors_name_the_valid_ones() -> None:
         get_recipe("pepar")
 
 
-@pytest.mark.parametrize("setting, value, message", [
+BAD_SETTINGS = [
     ("epochs", 0, "epochs must be a whole number >= 1, not 0"),
     ("epochs", 2.5, "epochs must be a whole number"),
     ("epochs", True, "epochs must be a whole number"),
@@ -69,7 +69,10 @@ def test_recipe_names_are_forgiving_and_errors_name_the_valid_ones() -> None:
     ("compile", "fastest", "unknown compile 'fastest'"),
     ("channels_last", "yes", "channels_last must be True, False or None"),
     ("tta_flip", None, "tta_flip must be True or False"),
-])
+]
+
+
+@pytest.mark.parametrize("setting, value, message", BAD_SETTINGS, ids=[f"{s}={v!r}" for s, v, _ in BAD_SETTINGS])
 def test_a_bad_setting_is_refused_naming_it(setting: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TrainConfig(epochs=1).replace(**{setting: value})

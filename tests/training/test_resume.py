@@ -5,6 +5,7 @@ Tiny network, tiny synthetic data, one CPU thread (the helpers are test_train.py
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -24,6 +25,7 @@ from resnet_course.training import (
     remove_leftovers,
     resolve_device,
 )
+from resnet_course.training.checkpoint import LOCK, FolderInUseError, folder_lock, lock_holder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -79,7 +81,7 @@ def test_keywords_and_a_config_train_the_same(data) -> None:
     ({"schedule": "paper", "label_smoothing": 0.1}, ["schedule 'constant' -> 'paper'", "label_smoothing 0.0 -> 0.1"]),
     ({"seed": 1}, ["seed 0 -> 1"]),
     ({"epochs": 1}, ["epochs 1 is fewer than the 2 epoch(s) it has begun"]),
-])
+], ids=["lr", "schedule-and-label-smoothing", "seed", "fewer-epochs"])
 def test_resuming_with_other_settings_is_refused_naming_them(data, tmp_path: Path, changes, named) -> None:
     config = TrainConfig(epochs=3, lr=0.05, schedule="constant")
     with pytest.raises(KeyboardInterrupt):
@@ -98,12 +100,14 @@ def test_resuming_with_other_settings_is_refused_naming_them(data, tmp_path: Pat
 def test_another_batch_size_or_caller_meta_is_refused_too(data, tmp_path: Path) -> None:
     config = TrainConfig(epochs=2, lr=0.05)
     fit(tiny(), TinyLoader(*data[:2]), config=config, checkpoint_dir=tmp_path, meta={"data": "a"}, **QUIET)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     with pytest.raises(ResumeMismatchError, match="batch_size 32 -> 64.*steps_per_epoch 10 -> 5"):
         fit(tiny(), TinyLoader(*data[:2], batch_size=64), config=config, checkpoint_dir=tmp_path, resume=True,
             meta={"data": "a"}, **QUIET)
     with pytest.raises(ResumeMismatchError, match="data 'a' -> 'b'"):
         fit(tiny(), TinyLoader(*data[:2]), config=config, checkpoint_dir=tmp_path, resume=True, meta={"data": "b"},
             **QUIET)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # refused before anything was written
 
 
 def test_more_epochs_are_allowed_and_recorded(data, tmp_path: Path, capsys) -> None:
@@ -209,3 +213,42 @@ def test_one_device_resolver() -> None:
             resolve_device("cuda")
     else:
         assert resolve_device("cuda").index is not None  # this process's GPU, by number
+
+
+def test_a_full_disk_during_a_checkpoint_write_raises_the_oserror_and_keeps_the_last_one(data, tmp_path: Path,
+                                                                                       full_disk) -> None:
+    """torch.save reports ENOSPC as 'RuntimeError: [enforce fail at inline_container.cc] unexpected pos';
+    atomic_write raises the OSError itself, naming the file, and the previous checkpoint stays whole."""
+    config = TrainConfig(epochs=2, lr=0.05)
+    fit(tiny(), TinyLoader(*data[:2]), config=config.replace(epochs=1), checkpoint_dir=tmp_path, **QUIET)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    full_disk("last.pt")
+    with pytest.raises(OSError) as caught:
+        fit(tiny(), TinyLoader(*data[:2]), config=config, checkpoint_dir=tmp_path, resume=True, **QUIET)
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(tmp_path / "last.pt")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temporary file, epoch 1 intact
+
+
+def test_another_batch_size_after_a_mid_epoch_stop_is_refused(data, tmp_path: Path) -> None:
+    """The issue's case: the replayed epoch would be cut into other batches than the ones already trained."""
+    config = TrainConfig(epochs=2, lr=0.05)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny(), Interrupting(TinyLoader(*data[:2]), epoch=0, step=3), config=config, checkpoint_dir=tmp_path,
+            **QUIET)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ResumeMismatchError, match=r"interrupted\.pt: cannot resume .*batch_size 32 -> 64"):
+        fit(tiny(), TinyLoader(*data[:2], batch_size=64), config=config, checkpoint_dir=tmp_path, resume=True,
+            **QUIET)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_folder_lock_refuses_a_second_writer_and_takes_over_a_stale_one(tmp_path: Path) -> None:
+    (tmp_path / LOCK).write_text(str(os.getppid()))  # held by a live process
+    with pytest.raises(FolderInUseError, match=f"in use by process {os.getppid()}"):
+        with folder_lock(tmp_path):
+            pass
+    assert (tmp_path / LOCK).read_text() == str(os.getppid())  # not taken from its holder
+    (tmp_path / LOCK).write_text("99999999")  # its process is gone
+    with folder_lock(tmp_path) as lock:
+        assert lock.read_text() == str(os.getpid()) and lock_holder(tmp_path) is None  # ours
+    assert not lock.exists()  # released

@@ -468,8 +468,10 @@ def test_mismatch_with_real_resnets(tmp_path, data):
     assert "checkpoint is resnet56 with 10 classes; model is resnet20 with 6 classes" in str(caught.value)
     assert "create_model('resnet56', num_classes=10)" in str(caught.value)
     train, _ = loaders(data)  # resuming into the wrong network refuses too
+    before = (tmp_path / "last.pt").read_bytes()
     with pytest.raises(CheckpointMismatchError, match="model is resnet20 with 6 classes"):
         fit(create_model("resnet20", num_classes=6), train, epochs=1, checkpoint_dir=tmp_path, resume=True, **QUICK)
+    assert (tmp_path / "last.pt").read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 
 def test_corrupt_or_truncated_checkpoint_names_the_file(tmp_path, data):

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from resnet_course.lessons.labels import network_label
 from resnet_course.lessons.plots.foundations import error_curves
 
 __all__ = [
@@ -141,7 +142,7 @@ def plot_confident_mistakes(images: object, labels: object, preds: object, probs
     probs_a = np.asarray(probs, dtype=float)
     labels_a, preds_a = np.asarray(labels).ravel(), np.asarray(preds).ravel()
     nrows = max(1, -(-len(chosen) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 1.95 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 2.2 * nrows), squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
     for ax, i in zip(axes.ravel(), chosen):
@@ -154,22 +155,57 @@ def plot_confident_mistakes(images: object, labels: object, preds: object, probs
     return fig
 
 
-def plot_time_to_accuracy(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
-                          target: float | None = None, target_label: str = "") -> Figure:
-    """Test accuracy (%) against cumulative training time (s), one line per run.
+def _family_and_depth(name: str) -> tuple[str, int | None]:
+    """``("resnet", 56)`` for ``resnet56``, ``("plain", 20)`` for ``plain20``, ``(name, None)`` otherwise."""
+    for family in ("resnet", "plain"):
+        if name.startswith(family) and name[len(family):].isdigit():
+            return family, int(name[len(family):])
+    return name, None
 
-    ``curves`` maps a label to ``(seconds, accuracy)`` with accuracies as fractions, one
-    point per epoch; ``target`` (a fraction) draws a dashed horizontal line.
+
+def plot_time_to_accuracy(curves: Mapping[str, Sequence[float]], *, targets: Mapping[str, float] | None = None,
+                          title: str = "") -> Figure:
+    """Test accuracy (%) after every epoch, one line per network; all epochs (left) and the last stretch (right).
+
+    ``curves`` maps a network's name (``resnet20``, ``plain56`` …) to its test accuracy after
+    each epoch, as fractions: ResNets are drawn in blues and solid, plain nets in reds and
+    dashed, darker for deeper. ``targets`` maps a label to an accuracy (a fraction) drawn as
+    a dotted horizontal line. The x axis counts epochs, not seconds: an epoch that shared the
+    machine with other work took longer without the network learning any less.
     """
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    for label, (seconds, accuracy) in curves.items():
-        ax.plot(seconds, [100 * a for a in accuracy], "-o", ms=3, label=label)
-    if target is not None:
-        ax.axhline(100 * target, color="gray", ls="--", lw=1, label=target_label or f"{target:.2%}")
-    ax.set_xlabel("cumulative training time (s, evaluation included)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    targets = dict(targets or {})
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.5), gridspec_kw={"width_ratios": [1.25, 1]})
+    depths = sorted({d for name in curves if (d := _family_and_depth(name)[1]) is not None})
+    shade = {d: 0.5 + 0.45 * i / (len(depths) - 1) if len(depths) > 1 else 0.75 for i, d in enumerate(depths)}
+    for name, accuracy in curves.items():
+        family, depth = _family_and_depth(name)
+        cmap = plt.cm.Blues if family == "resnet" else plt.cm.Reds if family == "plain" else plt.cm.Greys
+        color = cmap(shade.get(depth, 0.75))
+        epochs = np.arange(1, len(accuracy) + 1)
+        for ax in axes:
+            ax.plot(epochs, [100 * a for a in accuracy], "-" if family != "plain" else "--", marker="o", ms=2.5,
+                    lw=1.6, color=color, label=network_label(name))
+    for ax in axes:
+        for label, value in targets.items():
+            ax.axhline(100 * value, color="0.35", ls=":", lw=1.1)
+            if ax is axes[1]:
+                ax.annotate(label, (0.0, 100 * value), xycoords=("axes fraction", "data"), xytext=(3, 2),
+                            textcoords="offset points", ha="left", va="bottom", fontsize=8, color="0.25")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    everything = [100 * a for accuracy in curves.values() for a in accuracy] + [100 * v for v in targets.values()]
+    if everything:
+        low = min([100 * v for v in targets.values()] or [max(everything)]) - 8
+        axes[1].set_ylim(max(low, min(everything)), max(everything) + 1.5)
+        last = max(len(a) for a in curves.values()) if curves else 1
+        axes[1].set_xlim(max(0.5, last * 0.4), last + 0.5)
+    axes[0].set_ylabel("test accuracy (%)")
+    axes[0].set_title("every epoch", fontsize=9)
+    axes[1].set_title("the last stretch, enlarged", fontsize=9)
+    axes[0].legend(fontsize=8, ncol=2 if len(curves) > 5 else 1, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
