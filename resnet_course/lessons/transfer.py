@@ -513,7 +513,7 @@ def _unavailable_message(model_name: str, url: str, reason: str) -> str:
     file = url.rsplit("/", 1)[-1]
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     return (f"torchvision's ImageNet weights for {model_name} could not be loaded ({reason}). Without internet "
-            f"(as on the course machines), download them on a machine that has it: {url} (e.g. curl -LO {url}), "
+            f"here, download them on a machine that has it: {url} (e.g. curl -LO {url}), "
             f"then either copy "
             f"{file} into torch's hub cache, {cache}/ (then load_imagenet_weights({model_name!r}) finds it), or "
             f"pass its path: load_imagenet_weights({model_name!r}, path='/path/to/{file}').")
