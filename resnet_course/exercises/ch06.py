@@ -366,13 +366,14 @@ def _as_fraction(check: str, value: Any, what: str) -> float:
 
 
 def compare_prediction(strategy: str, per_class: int | str, predicted: float, *, measured: float | None = None,
-                       points: Sequence[Mapping[str, Any]] | None = None) -> PredictionReport:
+                       points: Sequence[Mapping[str, Any]] | None = None, arch: str = "resnet20") -> PredictionReport:
     """Set a predicted test accuracy beside what the reference run measured at that strategy and size.
 
     ``strategy`` is ``"scratch"``, ``"finetune"`` or ``"features"``; ``per_class`` a size of
     the reference learning curves (``5``, ``10``, ``20``, ``50`` or ``"all"``); ``predicted``
     (and ``measured``, the reader's own run, if any) an accuracy in percent or as a fraction.
-    ``points`` are the reference run's records (default: ``results/gestures.json``). Prints
+    ``points`` are the reference run's records (default: ``results/gestures.json``), of which
+    those of the source network ``arch`` are read (an ImageNet network's are not mixed in). Prints
     and returns the comparison; a strategy or size the reference does not have fails with an
     :class:`ExerciseError` listing those it has.
     """
@@ -380,6 +381,7 @@ def compare_prediction(strategy: str, per_class: int | str, predicted: float, *,
 
     check = "compare_prediction"
     points = load_result("gestures")["points"] if points is None else points
+    points = [p for p in points if p.get("arch", arch) == arch]
     strategies = sorted({p["strategy"] for p in points})
     if strategy not in strategies:
         fail(check, f"no strategy {strategy!r} in the reference run; it has {', '.join(strategies)}")

@@ -275,6 +275,15 @@ def test_compare_prediction_states_the_numbers(capsys):
         "right on the reference mean.")
 
 
+def test_compare_prediction_reads_one_source_network(capsys):
+    imagenet = [{"strategy": "finetune", "per_class": 5, "seed": s, "test_accuracy": 0.95, "arch": "resnet18"}
+                for s in range(3)]
+    mixed = [dict(p, arch="resnet20") for p in _reference_points()] + imagenet
+    assert compare_prediction("finetune", 5, 0.7, points=mixed).reference_mean == pytest.approx(0.62)
+    assert compare_prediction("finetune", 5, 0.7, points=mixed, arch="resnet18").reference_mean == \
+        pytest.approx(0.95)
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
