@@ -434,19 +434,22 @@ def verdict_table(verdict: TransferVerdict, per_class: Mapping[int, str] | None 
     """The verdict as a table: one row per size with both means ± std, the difference and two standard errors.
 
     ``per_class`` maps a size in training images to its label in images per class (``"5"``,
-    ``"all"``), shown in the first column when given.
+    ``"all"``), shown in the first column when given. The columns are as wide as their
+    contents (a strategy's column as its name), so the table stays narrow.
     """
     per_class = per_class or {}
-    head = (f"{'per class':>9}  {'images':>6}  {verdict.first:>15}  {verdict.second:>15}  {'difference':>10}  "
-            f"{'2 s.e.':>6}  beyond 2 s.e.?")
+    first_width, second_width = max(11, len(verdict.first)), max(11, len(verdict.second))
+    head = (f"{'per class':>9}  {'images':>6}  {verdict.first:>{first_width}}  {verdict.second:>{second_width}}  "
+            f"{'diff.':>6}  {'2 s.e.':>6}  beyond?")
     rows = [head]
     for c in verdict.comparisons:
         two_se = "-" if math.isnan(c.two_standard_errors) else f"{100 * c.two_standard_errors:.1f}"
-        rows.append(f"{per_class.get(c.size, ''):>9}  {c.size:>6}  "
-                    f"{100 * c.first.mean:>7.1f} ± {100 * c.first.std:4.1f}  "
-                    f"{100 * c.second.mean:>7.1f} ± {100 * c.second.std:4.1f}  {100 * c.difference:>+10.1f}  "
-                    f"{two_se:>6}  {'yes' if c.clear else 'no'}")
-    return "\n".join(rows) + "\n(accuracies and differences in percentage points; mean ± std over seeds)"
+        first = f"{100 * c.first.mean:.1f} ± {100 * c.first.std:4.1f}"
+        second = f"{100 * c.second.mean:.1f} ± {100 * c.second.std:4.1f}"
+        rows.append(f"{per_class.get(c.size, ''):>9}  {c.size:>6}  {first:>{first_width}}  {second:>{second_width}}  "
+                    f"{100 * c.difference:>+6.1f}  {two_se:>6}  {'yes' if c.clear else 'no':>7}")
+    return ("\n".join(rows) + "\n(test accuracy and differences in percentage points, mean ± std over seeds; "
+            "beyond? = is the difference beyond two standard errors)")
 
 
 def nearest_training_crops(train: ImageSet, queries: ImageSet) -> tuple[Tensor, Tensor]:
