@@ -97,10 +97,11 @@ def _directives(markdown: str) -> list[dict]:
     return found
 
 
-def _chapter_number(path: Path) -> int:
-    match = re.match(r"^(\d+)_", path.name)
-    assert match, f"{path.name}: chapter notebooks are named NN_slug.ipynb"
-    return int(match.group(1))
+def _chapter_number(path: Path) -> str:
+    """``05_x.ipynb`` is chapter 5; ``05b_x.ipynb`` is chapter 5b (a chapter split off the one before)."""
+    match = re.match(r"^(\d+)([a-z]?)_", path.name)
+    assert match, f"{path.name}: chapter notebooks are named NN_slug.ipynb (or NNb_slug.ipynb)"
+    return f"{int(match.group(1))}{match.group(2)}"
 
 
 def _bib_keys() -> set[str]:
@@ -251,7 +252,7 @@ def test_teaching_guide_lists_every_exercise_with_a_real_self_check() -> None:
 # --------------------------------------------------------------------------------------
 # (f) every chapter opens with the same setup cell; test markers are tags; no notes to ourselves
 
-CHAPTERS_IN_TOC = [REPO_ROOT / f"{f}.ipynb" for f in toc_files() if re.match(r"^notebooks/\d\d_", f)]
+CHAPTERS_IN_TOC = [REPO_ROOT / f"{f}.ipynb" for f in toc_files() if re.match(r"^notebooks/\d\d[a-z]?_", f)]
 OTHER_NOTEBOOKS = [p for p in NOTEBOOKS + PAGE_NOTEBOOKS if p not in CHAPTERS_IN_TOC]
 
 

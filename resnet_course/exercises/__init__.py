@@ -20,8 +20,8 @@ One module per chapter, each naming the exercises it grades; the machinery they 
 - :mod:`~resnet_course.exercises.ch04`, *The ResNet family*: :func:`check_cifar_param_formula`,
   :func:`check_cifar_resnet`
 - :mod:`~resnet_course.exercises.ch05`, *Training ResNets on CIFAR-10*: :func:`check_lr_schedule`,
-  :func:`check_smoothed_targets`, :func:`check_confusion_summary`, :func:`check_param_groups`; and
-  *Training fast* (chapter 5b): :func:`check_crop_flip`, :func:`check_trick_gains`,
+  :func:`check_smoothed_targets`, :func:`check_confusion_summary`, :func:`check_param_groups`
+- :mod:`~resnet_course.exercises.ch05b`, *Training fast*: :func:`check_crop_flip`, :func:`check_trick_gains`,
   :func:`check_minutes_to_accuracy`
 - :mod:`~resnet_course.exercises.ch06`, *Transfer learning on hand gestures*: :func:`check_new_head`,
   :func:`check_frozen_body`, :func:`check_finetune_param_groups`
@@ -51,18 +51,20 @@ from resnet_course.exercises.ch04 import check_cifar_param_formula, check_cifar_
 from resnet_course.exercises.ch05 import (
     PAPER_ITERATIONS,
     check_confusion_summary,
-    check_crop_flip,
     check_lr_schedule,
-    check_minutes_to_accuracy,
     check_param_groups,
     check_smoothed_targets,
-    check_trick_gains,
     reference_confusion_summary,
-    reference_crop_flip,
     reference_lr_at,
-    reference_minutes_to_accuracy,
     reference_param_groups,
     reference_smoothed_targets,
+)
+from resnet_course.exercises.ch05b import (
+    check_crop_flip,
+    check_minutes_to_accuracy,
+    check_trick_gains,
+    reference_crop_flip,
+    reference_minutes_to_accuracy,
     reference_trick_gains,
 )
 from resnet_course.exercises.ch06 import (

@@ -419,15 +419,8 @@ def time_to_accuracy(
             "float32": measure_matmul_flops(device, torch.float32)}
     initial = copy.deepcopy(model.state_dict())
 
-    # -- warm-up: the timed run's shapes and modes, on other batches; then the initial weights back
-    if resolve_compile(kwargs["compile"], device) is not None:
-        torch._dynamo.reset()
-    start = time.perf_counter()
-    fit(model, _Steps(_cycle(train_loader(seed + 1)), warmup_steps, chosen.batch_size), test_loader,
-        progress=False, device=device, seed=seed, **{**kwargs, "epochs": 1})
-    synchronize(device)
-    warmup_seconds = time.perf_counter() - start
-    model.load_state_dict(initial)
+    warmup_seconds = _warm_up(model, _Steps(_cycle(train_loader(seed + 1)), warmup_steps, chosen.batch_size),
+                              test_loader, device=device, seed=seed, fit_kwargs=kwargs)
 
     # -- the timed run
     loader = train_loader(seed)
@@ -436,11 +429,10 @@ def time_to_accuracy(
                   on_epoch_end=lambda _epoch, h: h.val_acc[-1] >= target, **kwargs)
     per_epoch = [images_per_epoch / rate for rate in history.images_per_sec]
     cumulative = [sum(per_epoch[: i + 1]) for i in range(len(per_epoch))]
-    train_seconds = cumulative[-1]
-    images_per_sec = images_per_epoch * history.epochs / train_seconds
+    images_per_sec = images_per_epoch * history.epochs / cumulative[-1]
     return TimeToAccuracy(
         model=model_name, recipe=recipe_name(recipe), target=target, max_epochs=kwargs["epochs"],
-        reached=history.val_acc[-1] >= target, epochs=history.epochs, train_seconds=train_seconds,
+        reached=history.val_acc[-1] >= target, epochs=history.epochs, train_seconds=cumulative[-1],
         warmup_seconds=warmup_seconds, wall_seconds=history.wall_time, warmup_steps=warmup_steps,
         val_acc=list(history.val_acc),
         train_seconds_cumulative=cumulative, images_per_sec=images_per_sec, flops_per_image=flops_per_image,
@@ -448,6 +440,21 @@ def time_to_accuracy(
         fit_settings=dict(kwargs), data_variant=train_set.variant,
         train_images=len(train_set), test_images=len(test_set), history=history.to_dict(),
     )
+
+
+def _warm_up(model: nn.Module, steps: Any, test_loader: TensorLoader, *, device: torch.device, seed: int,
+             fit_kwargs: dict[str, Any]) -> float:
+    """Run the timed run's shapes and modes once on other batches (compiling what it will run), then give
+    ``model`` its initial weights back; returns the seconds it took."""
+    initial = copy.deepcopy(model.state_dict())
+    if resolve_compile(fit_kwargs["compile"], device) is not None:
+        torch._dynamo.reset()
+    start = time.perf_counter()
+    fit(model, steps, test_loader, progress=False, device=device, seed=seed, **{**fit_kwargs, "epochs": 1})
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    model.load_state_dict(initial)
+    return seconds
 
 
 def format_time_to_accuracy(result: TimeToAccuracy) -> str:

@@ -1,4 +1,4 @@
-"""The self-checks of chapters 5 and 5b (resnet_course.exercises.ch05): the paper's lr schedule,
+"""The self-checks of chapters 5 and 5b (resnet_course.exercises.ch05 and ch05b): the paper's lr schedule,
 label-smoothed targets, reading a confusion matrix, parameter groups without weight decay on
 BatchNorm parameters and biases (chapter 5); the batched crop-and-flip augmentation, what each
 speed trick bought, and minutes to accuracy at the median pace (chapter 5b).
@@ -19,18 +19,20 @@ from resnet_course.data.loaders import TensorLoader
 from resnet_course.data.registry import load_dataset
 from resnet_course.exercises.ch05 import (
     check_confusion_summary,
-    check_crop_flip,
     check_lr_schedule,
-    check_minutes_to_accuracy,
     check_param_groups,
     check_smoothed_targets,
-    check_trick_gains,
     reference_confusion_summary,
-    reference_crop_flip,
     reference_lr_at,
-    reference_minutes_to_accuracy,
     reference_param_groups,
     reference_smoothed_targets,
+)
+from resnet_course.exercises.ch05b import (
+    check_crop_flip,
+    check_minutes_to_accuracy,
+    check_trick_gains,
+    reference_crop_flip,
+    reference_minutes_to_accuracy,
     reference_trick_gains,
 )
 from resnet_course.exercises.checking import ExerciseError
