@@ -6,7 +6,8 @@ Every row trains the same network from the same weights for the same number of s
 this one invocation: the usual script (PIL transforms, DataLoader, fp32), then ``fit`` with
 the tensor-resident loader, then + bf16 autocast, + channels-last, + torch.compile,
 + CUDA graphs, + fused SGD (each added to the row before), and last all of those with
-the rest of the ``fast`` recipe (its batch of 512, schedule and optimizer). The table gives images per second, the ratio to the usual script and the share
+the rest of the ``fast`` recipe (its batch of 512, schedule and optimizer). The table gives images per
+second, the ratio to the usual script and the share
 of the device's measured bf16 matmul rate that the model's FLOPs reach. A trick that does
 not apply on the device is listed as "n/a". The JSON goes to
 ``results/throughput_<device>_<model>.json`` unless ``--json`` says otherwise. A benchmark,
@@ -23,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from resnet_course.experiments.speed import TRICKS, WARMUP_STEPS, device_tag, format_table, throughput_comparison
 from resnet_course.experiments.provenance import git_commit, run_metadata
+from resnet_course.experiments.speed import TRICKS, WARMUP_STEPS, device_tag, format_table, throughput_comparison
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from resnet_course.experiments.speed import device_tag, format_time_to_accuracy, time_to_accuracy
 from resnet_course.experiments.provenance import run_metadata
+from resnet_course.experiments.speed import device_tag, format_time_to_accuracy, time_to_accuracy
 from resnet_course.training.recipes import get_recipe, list_recipes, recipe_name
 from resnet_course.training.runtime import COMPILE_MODES
 

@@ -391,67 +391,36 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- experiment, bench
 
 
-def check_finished_result(args: argparse.Namespace, experiments: Sequence[str]) -> None:
+def check_finished_result(args: argparse.Namespace) -> None:
     """A finished result (the book's reference, or a long run of yours) is replaced only with ``--overwrite``."""
     if args.name == "zoo":
         if args.overwrite:
             raise CommandError("--overwrite does not apply to zoo: finished networks are skipped; move a network's "
                                "results/zoo/<name>.* away to train it again")
         return
-    path = Path(args.out) if args.name in experiments and args.out else result_path(args.name, args.results_dir)
+    path = result_path(args.name, args.results_dir)
     if path.exists() and not args.overwrite:
         try:
             meta = json.loads(path.read_text()).get("meta", {})
             made = f" (made {meta.get('date', '?')[:10]} on {meta.get('device', '?')})"
         except (ValueError, AttributeError):
             made = ""
-        elsewhere = "--out" if args.name in experiments else "--results-dir"
         raise CommandError(f"{path} holds a finished run{made}: replace it with --overwrite, or write the new one "
-                           f"elsewhere with {elsewhere}")
+                           f"elsewhere with --results-dir")
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from resnet_course.experiments.reference import EXPERIMENTS, run_experiment
+    from resnet_course.experiments.catalogue import EXPERIMENTS, options_not_taken
 
-    check_finished_result(args, list(EXPERIMENTS))
-    device = device_option(args.device)
-    amp = {None: None, "off": False}.get(args.amp, args.amp)
-    common = {"seed": args.seed, "device": device, "data_root": args.data_root}
-    if args.name in EXPERIMENTS:
-        path = run_experiment(args.name, epochs=args.epochs or 182, subset=args.subset, test_subset=args.test_subset,
-                              batch_size=args.batch_size or 128, warmup_epochs=args.warmup_epochs, amp=amp,
-                              channels_last=args.channels_last, out=args.out, progress=not args.no_progress,
-                              **common)
-    elif args.name == "zoo":
-        from resnet_course.experiments.zoo import ZOO_RECIPE, run_zoo
-
-        recipe = ZOO_RECIPE.with_changes(epochs=args.epochs) if args.epochs else ZOO_RECIPE
-        paths = run_zoo(args.only, recipe=recipe, subset=args.subset, test_subset=args.test_subset,
-                        results_dir=args.results_dir, runs_dir=args.runs_dir, progress=not args.no_progress, **common)
-        path = paths[-1].parent
-    elif args.name == "pretrained":
-        from resnet_course.experiments.pretrained import run_pretrained
-
-        path = run_pretrained(epochs=args.epochs or 20, subset=args.subset, amp=amp, batch_size=args.batch_size,
-                              channels_last=args.channels_last,
-                              results_dir=args.results_dir, progress=not args.no_progress, **common)
-    elif args.name == "gestures":
-        from resnet_course.experiments.gestures import SIZES, run_gestures
-
-        if args.epochs:
-            raise CommandError("experiment gestures gives every run a number of steps, not epochs: use --steps")
-        path = run_gestures(sizes=args.sizes or SIZES, seeds=args.seeds, steps=args.steps, image_size=args.image_size,
-                            batch_size=args.batch_size or 32, sources=args.sources, results_dir=args.results_dir,
-                            progress=not args.no_progress, **({"amp": amp} if args.amp else {}), **common)
-    elif args.name == "lesion":
-        from resnet_course.experiments.lesion import run_lesion
-
-        path = run_lesion(test_subset=args.test_subset, results_dir=args.results_dir, **common)
-    else:
-        from resnet_course.experiments.landscape import run_landscape
-
-        path = run_landscape(points_2d=args.points, points_1d=2 * args.points - 1, images=args.subset or 1_000,
-                             amp=amp, results_dir=args.results_dir, **common)
+    options = vars(args)
+    refused = options_not_taken(args.name, options)
+    if refused:
+        taken = " ".join(sorted("--" + o.replace("_", "-") for o in EXPERIMENTS[args.name].options))
+        raise CommandError(f"experiment {args.name} does not take {', '.join(refused)} (it takes {taken} and the "
+                           "common options; see 'resnet-course experiment --help')")
+    check_finished_result(args)
+    common = {"seed": args.seed, "device": device_option(args.device), "data_root": args.data_root}
+    path = EXPERIMENTS[args.name].run(options, common)
     print(f"wrote {path}")
     return 0
 

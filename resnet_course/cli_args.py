@@ -124,55 +124,46 @@ def _add_evaluate(commands: argparse._SubParsersAction, handlers: Mapping[str, H
 
 
 def _add_experiment(commands: argparse._SubParsersAction, handlers: Mapping[str, Handler]) -> None:
-    from resnet_course.experiments.reference import EXPERIMENTS, OTHER_EXPERIMENTS
+    from resnet_course.experiments.catalogue import EXPERIMENTS
 
     experiment = commands.add_parser(
         "experiment", help="run a reference experiment of the book and write results/<name>.json",
-        description="Train the networks of one of the book's reference experiments and write their curves and "
-                    "metadata to results/<name>.json. Experiments: "
-                    + "; ".join([*(f"{e.name}: {e.description}" for e in EXPERIMENTS.values()),
-                                 *(f"{name}: {text}" for name, text in OTHER_EXPERIMENTS.items())]),
+        description="Run one of the book's reference experiments and write its results and metadata to "
+                    "results/. Experiments: " + "; ".join(f"{e.name}: {e.description}" for e in EXPERIMENTS.values())
+                    + ". An option the experiment does not read is refused.",
     )
-    experiment.add_argument("name", choices=sorted([*EXPERIMENTS, *OTHER_EXPERIMENTS]))
-    experiment.add_argument("--epochs", type=positive_int,
-                            help="epochs per network (default: the paper's 182 for degradation and table6; "
-                                 "20 for pretrained; gestures takes --steps)")
+    experiment.add_argument("name", choices=list(EXPERIMENTS))
+    experiment.add_argument("--epochs", type=positive_int, help="zoo: epochs per network (default: the zoo recipe's)")
     experiment.add_argument("--subset", type=positive_int,
-                            help="training images (default: all 50,000; landscape: the images the loss is "
-                                 "measured on, default 1,000)")
-    experiment.add_argument("--test-subset", type=positive_int, help="test images (default: all 10,000)")
-    experiment.add_argument("--batch-size", type=positive_int,
-                            help="degradation and table6 (default 128); pretrained: replaces the 'fast' recipe's 512 "
-                                 "and scales its lr in proportion")
-    experiment.add_argument("--warmup-epochs", type=non_negative_float, default=0.0,
-                            help="linear learning-rate warm-up before the paper's schedule (reduced runs need it)")
+                            help="zoo: training images (default: all 50,000); landscape: the images the loss is "
+                                 "measured on (default 1,000)")
+    experiment.add_argument("--test-subset", type=positive_int, help="zoo, lesion: test images (default: all 10,000)")
+    experiment.add_argument("--only", nargs="+", metavar="NAME",
+                            help="zoo: train only these networks; lesion, landscape: study only these (each a "
+                                 "finished zoo network; default: the finished ones of resnet20, plain20, resnet56, "
+                                 "plain56)")
+    experiment.add_argument("--runs-dir", help="zoo: folder of the per-epoch checkpoints that let a stopped run "
+                                               "resume (default: runs/)")
+    experiment.add_argument("--points", type=positive_int, help="landscape: grid points per axis of the 2-D slice "
+                                                                "(default 21)")
     experiment.add_argument("--amp", choices=("bf16", "fp16", "off"),
-                            help="mixed precision (default: bf16 on a GPU, off on a CPU; bf16 is ~2.7x faster on a "
-                                 "CPU)")
-    experiment.add_argument("--channels-last", action="store_true", default=None,
-                            help="channels-last memory layout (default: on for a GPU)")
-    experiment.add_argument("--points", type=positive_int, default=21,
-                            help="landscape: grid points per axis of the 2-D slice")
-    experiment.add_argument("--seed", type=non_negative_int, default=0)
-    experiment.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
-    experiment.add_argument("--data-root", help="data folder (default: $RESNET_COURSE_DATA)")
-    experiment.add_argument("--out", help="degradation and table6: output JSON (default: results/<name>.json)")
-    experiment.add_argument("--results-dir", help="the others: folder to read the pre-trained networks from and "
-                                                  "write to (default: results/)")
-    experiment.add_argument("--only", nargs="+", metavar="NAME", help="zoo: train only these networks")
-    experiment.add_argument("--runs-dir", default="runs",
-                            help="zoo: folder of the per-epoch checkpoints that let a stopped run resume "
-                                 "(default: runs/)")
-    experiment.add_argument("--overwrite", action="store_true",
-                            help="replace a finished result of the same name (otherwise refused)")
+                            help="gestures, lesion, landscape: mixed precision (default: the experiment's)")
     gestures = experiment.add_argument_group("gestures (learning curves on the session split)")
     gestures.add_argument("--sizes", nargs="+", type=lambda v: None if v == "all" else positive_int(v),
                           help="training images per class, 'all' for every one (default: 5 10 20 50 all)")
-    gestures.add_argument("--seeds", type=positive_int, default=3, help="seeds per point (default: 3)")
+    gestures.add_argument("--seeds", type=positive_int, help="seeds per point (default: 3)")
     gestures.add_argument("--steps", type=positive_int, help="steps of every run (default: by size, 100 to 400)")
-    gestures.add_argument("--image-size", type=positive_int, default=32, help="crop side in pixels (default: 32)")
-    gestures.add_argument("--sources", nargs="+", default=["resnet20"], metavar="ARCH",
+    gestures.add_argument("--image-size", type=positive_int, help="crop side in pixels (default: 32)")
+    gestures.add_argument("--batch-size", type=positive_int, help="images per step (default: 32)")
+    gestures.add_argument("--sources", nargs="+", metavar="ARCH",
                           help="CIFAR-10 networks to transfer from (default: resnet20)")
+    experiment.add_argument("--seed", type=non_negative_int, default=0)
+    experiment.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    experiment.add_argument("--data-root", help="data folder (default: $RESNET_COURSE_DATA)")
+    experiment.add_argument("--results-dir", help="folder to read the zoo's networks from and write the results to "
+                                                  "(default: results/)")
+    experiment.add_argument("--overwrite", action="store_true",
+                            help="replace a finished result of the same name (otherwise refused)")
     experiment.add_argument("--no-progress", action="store_true")
     experiment.set_defaults(run=handlers["experiment"])
 

@@ -90,7 +90,7 @@ class FullDisk(io.FileIO):
 def full_disk(monkeypatch: pytest.MonkeyPatch):
     """``full_disk(name, occurrence=1, room=4096)``: the ``occurrence``-th atomic write of the file ``name``
     (``last.pt``, ``history.json``, ...) finds the disk full after ``room`` bytes (until ``monkeypatch.undo()``)."""
-    import resnet_course.training.checkpoint as checkpoint_module
+    import resnet_course.training.files as files_module
 
     def fill(name: str, occurrence: int = 1, room: int = 4096) -> None:
         seen = []
@@ -102,7 +102,7 @@ def full_disk(monkeypatch: pytest.MonkeyPatch):
                     return io.BufferedWriter(type("Full", (FullDisk,), {"room": room})(path, "w"))
             return open(path, mode, *args, **kwargs)
 
-        monkeypatch.setattr(checkpoint_module, "open", open_, raising=False)
+        monkeypatch.setattr(files_module, "open", open_, raising=False)
 
     return fill
 

@@ -15,6 +15,7 @@ import sys
 from collections import Counter
 
 import pytest
+
 from conftest import REPO_ROOT
 
 README = REPO_ROOT / "tests" / "README.md"
@@ -29,7 +30,6 @@ HARDENING = {
     "tests/nn/test_registry.py": "# The weights table",
     "tests/experiments/test_results.py": "# Hardening (issue 13",
     "tests/experiments/test_zoo.py": "# Hardening (issue 13",
-    "tests/experiments/test_pretrained.py": "# Hardening (issue 13",
 }
 
 

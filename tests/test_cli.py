@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from resnet_course import cli
-from resnet_course.cli import main
+from resnet_course.cli import build_parser, main
 from resnet_course.experiments.speed import throughput_comparison
 from resnet_course.nn.weights import WEIGHTS, Weights
 from resnet_course.training.checkpoint import load_checkpoint
@@ -537,8 +537,9 @@ def test_evaluate_with_damaged_metadata_beside_a_bare_checkpoint(tiny_run: Path,
 
 
 @pytest.mark.parametrize("argv, flag", [(["experiment", "lesion", "--results-dir", "{folder}"], "--results-dir"),
-                                        (["experiment", "degradation", "--out", "{folder}/lesion.json"], "--out")],
-                         ids=["lesion", "degradation-out"])
+                                        (["experiment", "lesion", "--results-dir", "{folder}", "--test-subset", "200"],
+                                         "--results-dir")],
+                         ids=["lesion", "lesion-toy"])
 def test_a_finished_experiment_result_is_not_replaced_unless_asked(tmp_path: Path, capsys, argv: list[str],
                                                                    flag: str) -> None:
     """'experiment lesion --test-subset 200' replaced the book's reference lesion.json without a word."""
@@ -589,3 +590,29 @@ def test_a_run_another_train_finished_meanwhile_is_not_overwritten(tiny_run: Pat
     assert tiny_train(out, data_root, "--epochs", "1") == 2
     assert f"--out {out} is not empty" in one_line(capsys.readouterr().err)
     assert run_files(out) == run_files(tiny_run)  # the finished run byte-identical, no lock left behind
+
+
+@pytest.mark.parametrize("argv, refused", [
+    (["experiment", "lesion", "--epochs", "3"], "experiment lesion does not take --epochs"),
+    (["experiment", "zoo", "--points", "5", "--sizes", "5"], "experiment zoo does not take --points, --sizes"),
+    (["experiment", "gestures", "--only", "resnet20"], "experiment gestures does not take --only"),
+], ids=["lesion-epochs", "zoo-points-sizes", "gestures-only"])
+def test_an_option_the_experiment_does_not_read_is_refused(tmp_path: Path, capsys, argv: list[str],
+                                                           refused: str) -> None:
+    """An option that does nothing (the toy --epochs of a study of stored networks) is a one-line error, before any
+    work: nothing is written."""
+    assert main([*argv, "--results-dir", str(tmp_path)]) == 2
+    err = one_line(capsys.readouterr().err)
+    assert refused in err and "resnet-course experiment --help" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_experiment_option_is_read_by_some_experiment() -> None:
+    """The catalogue (experiments.catalogue) and the parser agree: no option is accepted and then ignored."""
+    from resnet_course.experiments.catalogue import ALL_OPTIONS, EXPERIMENTS
+
+    parser = build_parser()
+    experiment = next(a for a in parser._subparsers._group_actions[0].choices.values() if a.prog.endswith("experiment"))
+    dests = {action.dest for action in experiment._actions if action.dest not in ("help", "name")}
+    assert dests == set(ALL_OPTIONS)
+    assert set(EXPERIMENTS) == {"zoo", "gestures", "lesion", "landscape"}

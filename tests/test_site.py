@@ -219,7 +219,8 @@ async () => {
     mathElements: math.length,
     untypeset: math.filter(el => !el.querySelector('mjx-container')).map(el => el.textContent.slice(0, 120)),
     containers: document.querySelectorAll('mjx-container').length,
-    errors: Array.from(document.querySelectorAll('mjx-merror')).map(el => el.getAttribute('data-mjx-error') || el.textContent),
+    errors: Array.from(document.querySelectorAll('mjx-merror'))
+        .map(el => el.getAttribute('data-mjx-error') || el.textContent),
     mathjaxLoaded: !!(window.MathJax && MathJax.version),
     leftovers: leftovers,
   };

@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO_ROOT, toc_files
 
 pytestmark = pytest.mark.slow

@@ -28,7 +28,8 @@ def device_name(device: torch.device | str | None = None) -> str:
     if device is not None and device.type == "cuda":
         return torch.cuda.get_device_name(device)
     processor = platform.processor() or platform.machine()
-    return f"CPU {processor} ({torch.get_num_threads()} threads)".replace("  ", " ")
+    threads = torch.get_num_threads()
+    return f"CPU {processor} ({threads} thread{'' if threads == 1 else 's'})".replace("  ", " ")
 
 
 def git_commit(path: Path = PACKAGE_ROOT) -> str:

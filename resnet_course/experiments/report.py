@@ -47,7 +47,7 @@ def zoo_table(results_dir: str | Path | None = None) -> str:
         paper = PAPER_TABLE6.get(name, {}).get("error")
         rows.append([network_label(name), f"{meta['parameters']:,}", meta["epochs"], _percent(final["test_error"]),
                      _percent(final["test_error_flip_tta"]), _percent(final["train_error_eval"]),
-                     "—" if paper is None else f"{paper:.2f} %", meta["device"],
+                     "—" if paper is None else f"{paper:.2f} %", meta["device"].replace("(1 threads)", "(1 thread)"),
                      f"{meta['wall_time_s'] / 60:.0f} min"])
     header = ["network", "parameters", "epochs", "test error", "with flip TTA", "training error (eval)",
               "paper (Table 6)", "device", "wall time"]
@@ -58,7 +58,7 @@ def time_to_accuracy_table(results_dir: str | Path | None = None, targets: Seque
     """Epochs and minutes (at the run's median pace) until the test accuracy first reached each target."""
     rows = []
     for name, result in load_zoo(("resnet20", "resnet56"), results_dir, missing_ok=True).items():
-        row: list[object] = [network_label(name), result["meta"]["device"],
+        row: list[object] = [network_label(name), result["meta"]["device"].replace("(1 threads)", "(1 thread)"),
                              f"{median_epoch_seconds(result):.0f} s"]
         for target in targets:
             epochs, minutes = epochs_to_accuracy(result, target), minutes_to_accuracy(result, target)

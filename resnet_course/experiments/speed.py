@@ -417,8 +417,6 @@ def time_to_accuracy(
     flops_per_image = training_flops_per_image(model)
     peak = {"bfloat16": measure_matmul_flops(device, torch.bfloat16),
             "float32": measure_matmul_flops(device, torch.float32)}
-    initial = copy.deepcopy(model.state_dict())
-
     warmup_seconds = _warm_up(model, _Steps(_cycle(train_loader(seed + 1)), warmup_steps, chosen.batch_size),
                               test_loader, device=device, seed=seed, fit_kwargs=kwargs)
 

@@ -212,7 +212,8 @@ def imagenet_resnet(
     """ResNet-``depth`` of Table 1 (18, 34, 50, 101 or 152 layers); ``plain=True`` removes the shortcuts."""
     if depth not in IMAGENET_CONFIGS:
         raise ValueError(
-            f"ImageNet ResNets have depth {', '.join(map(str, IMAGENET_CONFIGS))} (He et al. 2015, Table 1), not {depth}"
+            f"ImageNet ResNets have depth {', '.join(map(str, IMAGENET_CONFIGS))} (He et al. 2015, Table 1), "
+            f"not {depth}"
         )
     block, layers = _imagenet_block(depth, plain)
     return ResNet(block, layers, num_classes, shortcut=_shortcut(shortcut), zero_init_residual=zero_init_residual,

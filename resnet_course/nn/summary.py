@@ -65,7 +65,8 @@ class ModelSummary:
     def table(self) -> str:
         header = ("part", "type", "output shape", "params", "mult-adds")
         body = [
-            (r.name, r.kind, "×".join(map(str, r.output_shape)), f"{r.params:,}", human_count(r.macs)) for r in self.rows
+            (r.name, r.kind, "×".join(map(str, r.output_shape)), f"{r.params:,}", human_count(r.macs))
+            for r in self.rows
         ]
         footer = ("total", "", "", f"{self.total_params:,}", human_count(self.total_macs))
         widths = [max(len(line[i]) for line in [header, *body, footer]) for i in range(len(header))]

@@ -156,13 +156,15 @@ class ResNeXtCifar(nn.Module):
                              f"classifier; Xie et al. 2017 §5.3), so depth {depth} is impossible; try "
                              f"{max(11, depth - (depth - 2) % 9)} or {max(11, depth - (depth - 2) % 9 + 9)}")
         if cardinality < 1 or bottleneck_width < 1:
-            raise ValueError(f"cardinality and bottleneck width must be positive, got {cardinality}, {bottleneck_width}")
+            raise ValueError(
+                f"cardinality and bottleneck width must be positive, got {cardinality}, {bottleneck_width}")
         n = (depth - 2) // 9
         # Bottleneck's width rule is int(planes · base_width / 64) · groups (torchvision's); this
         # base_width makes it bottleneck_width · 2^stage for planes = base_planes · 2^stage.
         base_width = 64 * bottleneck_width // base_planes
         if base_width * base_planes != 64 * bottleneck_width:
-            raise ValueError(f"bottleneck_width {bottleneck_width} · 64 must be a multiple of base_planes {base_planes}")
+            raise ValueError(
+                f"bottleneck_width {bottleneck_width} · 64 must be a multiple of base_planes {base_planes}")
         self.depth, self.cardinality, self.bottleneck_width = depth, cardinality, bottleneck_width
         self.conv1 = nn.Conv2d(in_channels, base_planes, kernel_size=3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(base_planes)

@@ -71,6 +71,10 @@ WEIGHTS: dict[tuple[str, str], Weights] = {
         "resnet20.pt", "16d1b71b79e70ea1901083e6b3871501dbec88d08e981b56dd59fce0144bbab1",
         {"recipe": "zoo", "result": "results/zoo/resnet20.json", "data": "CIFAR-10 (JPEG copy)", "num_classes": 10},
     ),
+    ("plain20", "cifar10"): Weights(
+        "plain20.pt", "069b7c75d7598fc666fb045b8b6f00283c6f00f6cc3b098892f29944b63e0d17",
+        {"recipe": "zoo", "result": "results/zoo/plain20.json", "data": "CIFAR-10 (JPEG copy)", "num_classes": 10},
+    ),
 }
 
 
@@ -97,7 +101,8 @@ def weights_dirs() -> list[Path]:
 
 
 def weights_path(file: str, dirs: Iterable[str | Path] | None = None) -> Path:
-    """Where weights file ``file`` (a bare file name) is: the first of ``dirs`` (default :func:`weights_dirs`) holding it.
+    """Where weights file ``file`` (a bare file name) is: the first of ``dirs`` (default :func:`weights_dirs`)
+    holding it.
 
     Raises ``ValueError`` for a name with a folder in it (the table names files, never
     paths) and ``FileNotFoundError`` naming every folder searched.

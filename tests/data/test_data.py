@@ -104,7 +104,8 @@ def test_cifar_jpeg_copy_loads(cifar_train: D.ImageSet, cifar_test: D.ImageSet) 
         assert len(data) == 10 * per_class and data.split == split
         assert data.images.shape == (10 * per_class, 3, 32, 32) and data.images.dtype == torch.uint8
         assert data.labels.dtype == torch.int64
-        assert data.classes == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        assert data.classes == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                                "truck"]
         assert data.class_counts() == [per_class] * 10
         assert "JPEG copy" in data.variant
         assert data.images.float().std() > 30  # real pixels, not a zero-filled buffer
@@ -180,7 +181,8 @@ def test_cifar_missing_without_network(tmp_path: Path, no_network: None) -> None
         D.load_cifar10("train", root)  # download allowed but impossible
     message = str(info.value)
     assert isinstance(info.value, FileNotFoundError)
-    for expected in ("RESNET_COURSE_DATA", "cifar-10-batches-py", "cifar10-jpg/train/<class>/*.jpg", D.CIFAR10_URL, str(root)):
+    for expected in ("RESNET_COURSE_DATA", "cifar-10-batches-py", "cifar10-jpg/train/<class>/*.jpg", D.CIFAR10_URL,
+                     str(root)):
         assert expected in message
     with pytest.raises(D.DataNotFoundError, match="download=False"):
         D.load_cifar10("test", root, download=False)
@@ -271,7 +273,8 @@ def _fake_hands_archive(path: Path) -> dict[str, str]:
     files = {
         f"{top}/data/train_labels.csv": b"filename,width,height,class,xmin,ymin,xmax,ymax\n"
         b"a.jpg,800,600,2-hand,100,100,300,500\na.jpg,800,600,0-hand,500,50,700,250\n",
-        f"{top}/data/test_labels.csv": b"filename,width,height,class,xmin,ymin,xmax,ymax\nb.jpg,800,600,5-hand,0,0,800,600\n",
+        f"{top}/data/test_labels.csv":
+            b"filename,width,height,class,xmin,ymin,xmax,ymax\nb.jpg,800,600,5-hand,0,0,800,600\n",
         f"{top}/images/a.jpg": photo.getvalue(),
         f"{top}/images/b.jpg": photo.getvalue(),
     }
@@ -280,13 +283,15 @@ def _fake_hands_archive(path: Path) -> dict[str, str]:
             info = tarfile.TarInfo(name)
             info.size = len(content)
             tar.addfile(info, io.BytesIO(content))
-    return {name.split("/", 1)[1]: hashlib.sha256(content).hexdigest() for name, content in files.items() if name.endswith(".csv")}
+    return {name.split("/", 1)[1]: hashlib.sha256(content).hexdigest()
+            for name, content in files.items() if name.endswith(".csv")}
 
 
 def test_download_hands_installs_verified_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     archive = tmp_path / "fake.tar.gz"
     sums = _fake_hands_archive(archive)
-    monkeypatch.setattr(resnet_course.data.hands, "download_file", lambda url, dest, timeout=60.0: shutil.copyfile(archive, dest))
+    monkeypatch.setattr(resnet_course.data.hands, "download_file",
+                        lambda url, dest, timeout=60.0: shutil.copyfile(archive, dest))
     monkeypatch.setattr(resnet_course.data.hands, "HANDS_SHA256", sums)
     root = tmp_path / "root"
     train = D.load_hands("train", root, size=16, cache_dir=tmp_path / "cache")
@@ -299,7 +304,8 @@ def test_download_hands_checksum_mismatch_leaves_nothing(tmp_path: Path, monkeyp
     archive = tmp_path / "fake.tar.gz"
     sums = _fake_hands_archive(archive)
     wrong = {**sums, "data/test_labels.csv": "0" * 64}
-    monkeypatch.setattr(resnet_course.data.hands, "download_file", lambda url, dest, timeout=60.0: shutil.copyfile(archive, dest))
+    monkeypatch.setattr(resnet_course.data.hands, "download_file",
+                        lambda url, dest, timeout=60.0: shutil.copyfile(archive, dest))
     monkeypatch.setattr(resnet_course.data.hands, "HANDS_SHA256", wrong)
     root = tmp_path / "root"
     with pytest.raises(D.ChecksumError) as info:
@@ -436,7 +442,8 @@ def test_tensor_loader_epochs_are_reproducible() -> None:
 
 def test_tensor_loader_without_augmentation_is_plain_normalisation() -> None:
     data = synthetic(200)
-    loader = D.TensorLoader(data, batch_size=50, shuffle=False, augment=False, mean=(0.1, 0.2, 0.3), std=(0.5, 0.25, 0.2))
+    loader = D.TensorLoader(data, batch_size=50, shuffle=False, augment=False, mean=(0.1, 0.2, 0.3),
+                            std=(0.5, 0.25, 0.2))
     x = torch.cat([x for x, _ in loader])
     y = torch.cat([y for _, y in loader])
     mean = torch.tensor([0.1, 0.2, 0.3]).view(1, 3, 1, 1)

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+
 from conftest import REPO_ROOT
 
 SOLUTION = re.compile(r"^(`{3,})\{solution\}[^\n]*\n(?P<body>.*?)^\1\s*$", re.DOTALL | re.MULTILINE)

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from resnet_course.cli import main
+from resnet_course.experiments.pretrained import load_pretrained
 from resnet_course.experiments.reference import EXPERIMENTS, PAPER_TABLE6
 from resnet_course.experiments.results import describe_meta, write_result
-from resnet_course.experiments.pretrained import load_pretrained
 
 RUN_META = {"device", "torch", "commit", "date", "data_variant", "seed", "precision", "wall_time_s", "experiment"}
 

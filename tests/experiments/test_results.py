@@ -8,15 +8,15 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
 
-from resnet_course.experiments.reference import EXPERIMENTS
+from conftest import REPO_ROOT
 from resnet_course.experiments.results import describe_meta, load_result, write_result
 
-RESULT_FILES = sorted((REPO_ROOT / "results").glob("*.json"))
+RESULT_FILES = sorted([*(REPO_ROOT / "results").glob("*.json"), *(REPO_ROOT / "results" / "zoo").glob("*.json")])
+ZOO_FILES = sorted((REPO_ROOT / "results" / "zoo").glob("*.json"))
 REQUIRED_META = {"device", "torch", "commit", "date", "data_variant"}
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb")) + sorted((REPO_ROOT / "book").glob("*.ipynb"))
-# How the chapters read results/: load_result("name"), load_pretrained("arch"), or a path.
+# How the chapters read results/: load_result("name"), or a path (the zoo: load_zoo, create_model(weights=...)).
 READS = (
     (re.compile(r"load_result\(\s*[\"']([\w-]+)[\"']"), "{}.json"),
     (re.compile(r"results/([\w.-]+\.(?:json|pt))"), "{}"),
@@ -34,15 +34,14 @@ def files_read_by_notebooks() -> dict[str, list[str]]:
     for notebook in NOTEBOOKS:
         code = _code(notebook)
         names = {template.format(m) for pattern, template in READS for m in pattern.findall(code)}
-        if "load_pretrained(" in code:
-            names.add("pretrained.json")
         for name in names:
             found.setdefault(name, []).append(notebook.name)
     return found
 
 
-def test_the_chapters_read_reference_results() -> None:
-    assert {"degradation.json", "pretrained.json"} <= set(files_read_by_notebooks())
+def test_the_chapters_read_reference_results_and_the_zoo() -> None:
+    assert files_read_by_notebooks(), "no chapter reads a file of results/"
+    assert any("load_zoo(" in _code(notebook) for notebook in NOTEBOOKS), "no chapter reads the zoo"
 
 
 @pytest.mark.parametrize("name", sorted(files_read_by_notebooks()))
@@ -53,16 +52,13 @@ def test_every_result_a_notebook_reads_exists_with_metadata(name: str) -> None:
     if path.suffix == ".json":
         meta = json.loads(path.read_text())["meta"]
         assert REQUIRED_META <= set(meta), f"results/{name} (read by {readers}) lacks {REQUIRED_META - set(meta)}"
-    if name == "pretrained.json":
-        for entry in json.loads(path.read_text())["checkpoints"].values():
-            assert (path.parent / entry["file"]).is_file(), f"pretrained.json names {entry['file']}, which is missing"
 
 
 def test_there_are_results() -> None:
     assert RESULT_FILES, "results/ holds no reference results"
 
 
-@pytest.mark.parametrize("path", RESULT_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", RESULT_FILES, ids=lambda p: p.relative_to(REPO_ROOT / "results").as_posix())
 def test_result_file_has_complete_metadata(path: Path) -> None:
     result = json.loads(path.read_text())
     meta = result["meta"]
@@ -74,18 +70,19 @@ def test_result_file_has_complete_metadata(path: Path) -> None:
         assert "official" in meta["data_variant"]
 
 
-@pytest.mark.parametrize("name", [name for name in EXPERIMENTS if (REPO_ROOT / "results" / f"{name}.json").exists()])
-def test_experiment_results_hold_every_model_and_epoch(name: str) -> None:
-    result = load_result(name)
-    assert set(result["runs"]) == set(EXPERIMENTS[name].models)
-    for history in result["runs"].values():
-        assert len(history["train_acc"]) == len(history["val_acc"]) == result["meta"]["epochs"]
+@pytest.mark.parametrize("path", ZOO_FILES, ids=lambda p: p.stem)
+def test_a_zoo_network_holds_every_epoch_and_its_finals(path: Path) -> None:
+    result = json.loads(path.read_text())
+    epochs = result["meta"]["epochs"]
+    for curve in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time"):
+        assert len(result["history"][curve]) == epochs, f"{path.name}: {curve} has not {epochs} epochs"
+    assert {"test_error", "test_error_flip_tta", "train_error_eval"} <= set(result["final"])
     assert "Reference run:" in describe_meta(result["meta"])
 
 
 def test_missing_result_says_how_to_make_it(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="resnet-course experiment degradation"):
-        load_result("degradation", tmp_path)
+    with pytest.raises(FileNotFoundError, match="resnet-course experiment lesion"):
+        load_result("lesion", tmp_path)
 
 
 # ----------------------------------------------------------------------------------------
@@ -95,13 +92,13 @@ def test_missing_result_says_how_to_make_it(tmp_path: Path) -> None:
 
 def test_a_truncated_result_names_the_file_and_a_fix_that_works(tmp_path: Path) -> None:
     """Its hint was 'run ... again', which reads the damaged file again (the zoo skips finished networks)."""
-    path = write_result("degradation", {"meta": {"epochs": 2}, "runs": {"resnet20": [0.1] * 50}}, tmp_path)
+    path = write_result("lesion", {"meta": {"epochs": 2}, "runs": {"resnet20": [0.1] * 50}}, tmp_path)
     path.write_text(path.read_text()[:40])  # a copy cut off mid-write
     with pytest.raises(ValueError) as info:
-        load_result("degradation", tmp_path)
+        load_result("lesion", tmp_path)
     message = str(info.value)
     assert "\n" not in message and f"the reference result {path} is damaged" in message
-    assert "restore it from git, or delete it and run 'resnet-course experiment degradation' again" in message
+    assert "restore it from git, or delete it and run 'resnet-course experiment lesion' again" in message
 
 
 def test_a_full_disk_while_a_result_is_written_keeps_the_old_one(tmp_path: Path, full_disk) -> None:

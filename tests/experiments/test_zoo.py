@@ -156,3 +156,59 @@ def test_own_zoo_weights_of_another_network_are_refused_in_one_line(tmp_path: Pa
         zoo.load_zoo_network("resnet20", tmp_path)
     _own_zoo(tmp_path, "resnet20", create_model("resnet20").state_dict())
     assert not zoo.load_zoo_network("resnet20", tmp_path).training  # the right file loads, in eval mode
+
+
+REFERENCE = Path(__file__).resolve().parents[2] / "results" / "zoo"
+
+
+@pytest.mark.parametrize("path", sorted(REFERENCE.glob("*.pt")), ids=lambda p: p.stem)
+def test_every_stored_reference_network_is_pinned_in_the_package(path: Path) -> None:
+    """A finished zoo network's weights are read by the chapters: its SHA-256 must be in nn.weights.WEIGHTS."""
+    from resnet_course.nn.weights import WEIGHTS
+
+    pinned = WEIGHTS.get((path.stem, "cifar10"))
+    assert pinned is not None, f"pin {path.name} in resnet_course/nn/weights.py: sha256 {sha256_file(path)}"
+    assert pinned.file == path.name and pinned.sha256 == sha256_file(path)
+    assert json.loads((REFERENCE / f"{path.stem}.json").read_text())["final"]["test_error"] < 0.5
+
+
+# ----------------------------------------------------------------------------------------
+# The book's stored networks (results/zoo/*.pt): they reproduce their records; damage is caught
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", sorted(REFERENCE.glob("*.pt")), ids=lambda p: p.stem)
+def test_a_stored_network_reproduces_its_recorded_test_error(path: Path, data_root: Path) -> None:
+    """The weights the chapters load, evaluated on all 10,000 test images, give the error their result records."""
+    from resnet_course.data.loaders import TensorLoader
+    from resnet_course.experiments.zoo import cifar10_split, load_zoo_network
+    from resnet_course.training.evaluation import evaluate
+
+    model = load_zoo_network(path.stem)
+    test_set = cifar10_split("test", data_root=data_root)
+    scores = evaluate(model, TensorLoader(test_set, batch_size=500, shuffle=False, augment=False, device="cpu"),
+                      device="cpu", amp="bf16")
+    recorded = json.loads((REFERENCE / f"{path.stem}.json").read_text())["final"]["test_error"]
+    error = 1 - scores["accuracy"]
+    assert abs(error - recorded) <= 0.005, f"{path.stem}: {error:.2%} now, {recorded:.2%} recorded"
+
+
+def test_a_damaged_or_foreign_stored_file_is_refused_in_one_line(tmp_path: Path, monkeypatch) -> None:
+    """The book's ResNet-20 with 16 bytes zeroed fails its pinned SHA-256; loaded into a ResNet-32 it is another
+    architecture; a network with no stored weights names the ones there are."""
+    import resnet_course.nn.weights as weights_module
+    from resnet_course.nn.weights import WEIGHTS
+
+    damaged = bytearray((REFERENCE / "resnet20.pt").read_bytes())
+    damaged[5000:5016] = bytes(16)
+    (tmp_path / "resnet20.pt").write_bytes(bytes(damaged))
+    monkeypatch.setattr(weights_module, "weights_dirs", lambda: [tmp_path])
+    with pytest.raises(ChecksumError, match="package pins") as info:
+        create_model("resnet20", weights="cifar10")
+    assert "\n" not in str(info.value)
+    monkeypatch.setattr(weights_module, "weights_dirs", lambda: [REFERENCE])
+    with pytest.raises(WeightsError, match="another architecture than resnet32"):
+        create_model("resnet32", weights=WEIGHTS[("resnet20", "cifar10")])
+    with pytest.raises(WeightsError, match="weights 'cifar10' exist for .*resnet20"):
+        create_model("resnet110", weights="cifar10")

@@ -137,7 +137,8 @@ def test_a_replaced_file_is_caught_even_with_a_rewritten_json(zoo: Path):
 
 def test_a_file_for_another_architecture_is_refused(zoo: Path):
     record = _store(create_model("resnet32"), zoo, "resnet32.pt")  # right hash, wrong network
-    with pytest.raises(WeightsError, match=r"another architecture than resnet20: 72 unexpected \(e\.g\. layer1\.3\.conv1"):
+    with pytest.raises(WeightsError,
+                       match=r"another architecture than resnet20: 72 unexpected \(e\.g\. layer1\.3\.conv1"):
         create_model("resnet20", weights=record)
     checkpoint = {"arch": "plain20", "model": create_model("plain20").state_dict()}
     torch.save(checkpoint, zoo / "ckpt.pt")

@@ -58,4 +58,11 @@ from resnet_course.lessons.analysis.tables import (
     shattering_table,
 )
 
-__all__ = ["BLOCK_CLASSES", "NETWORK_KINDS", "GradientIdentityCheck", "LossFn", "Shattering", "autocorrelation", "block_gradient_table", "block_output_gradient_norms", "calibrate_batchnorm", "check_gradient_identity", "cifar_batch", "gradient_norm_table", "gradient_norms", "gradient_profiles", "gradient_shattering", "identity_learning_curves", "identity_stack", "model_name", "neighbour_correlation", "preserved_state", "residual_blocks", "residual_chain", "resize_images", "run_chain", "seeded_model", "shattering_sweep", "shattering_table", "single_thread"]
+__all__ = [
+    "BLOCK_CLASSES", "NETWORK_KINDS", "GradientIdentityCheck", "LossFn", "Shattering", "autocorrelation",
+    "block_gradient_table", "block_output_gradient_norms", "calibrate_batchnorm", "check_gradient_identity",
+    "cifar_batch", "gradient_norm_table", "gradient_norms", "gradient_profiles", "gradient_shattering",
+    "identity_learning_curves", "identity_stack", "model_name", "neighbour_correlation", "preserved_state",
+    "residual_blocks", "residual_chain", "resize_images", "run_chain", "seeded_model", "shattering_sweep",
+    "shattering_table", "single_thread"
+]

@@ -18,7 +18,8 @@ __all__ = ["block_gradient_table", "gradient_norm_table", "shattering_table"]
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Columns padded to their widest cell, the first left-aligned, the others right-aligned; a rule under the header."""
+    """Columns padded to their widest cell, the first left-aligned, the others right-aligned; a rule under
+    the header."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join([str(header[0]).ljust(widths[0])] + [str(h).rjust(w) for h, w in zip(header[1:], widths[1:])])]
     lines.append("-" * len(lines[0]))
