@@ -113,7 +113,7 @@ def test_the_metadata_says_how_it_was_made(toy) -> None:
 
 def test_epochs_are_refused_with_one_line(data_root, tmp_path) -> None:
     done = _command("--epochs", "3", "--results-dir", str(tmp_path), data_root=data_root, home=tmp_path)
-    assert done.returncode != 0 and "use --steps" in done.stderr
+    assert done.returncode != 0 and "does not take --epochs" in done.stderr and "--steps" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "gestures.json").exists()
 
 
