@@ -613,6 +613,6 @@ def test_every_experiment_option_is_read_by_some_experiment() -> None:
 
     parser = build_parser()
     experiment = next(a for a in parser._subparsers._group_actions[0].choices.values() if a.prog.endswith("experiment"))
-    dests = {action.dest for action in experiment._actions if action.dest not in ("help", "name")}
+    dests = {action.dest for action in experiment._actions if action.dest not in ("help", "name", "debug")}
     assert dests == set(ALL_OPTIONS)
     assert set(EXPERIMENTS) == {"zoo", "gestures", "lesion", "landscape"}

@@ -1,4 +1,4 @@
-"""Chapter 6 (*Transfer learning on hand gestures*): the self-checks of its three graded exercises.
+"""Chapter 6 (*Transfer learning on hand gestures*): the self-checks of its graded exercises.
 
 - ``ex-ch6-new-head`` — the trained body under a new k-way classifier (fine-tuning):
   :func:`check_new_head`;
@@ -6,7 +6,10 @@
   head (feature extraction): :func:`check_frozen_body`;
 - ``ex-ch6-two-lrs`` — optimiser groups with one learning rate for the head and a smaller one
   for the body: :func:`check_finetune_param_groups`, solution
-  :func:`reference_finetune_param_groups`.
+  :func:`reference_finetune_param_groups`;
+- ``ex-ch6-predict`` — predict a learning-curve point before running it:
+  :func:`compare_prediction` sets the prediction beside the reference run (and the
+  reader's own run).
 
 The package's own versions are :func:`resnet_course.lessons.transfer.new_head` and
 :class:`resnet_course.lessons.transfer.FrozenFeatures`.
@@ -15,7 +18,9 @@ The package's own versions are :func:`resnet_course.lessons.transfer.new_head` a
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -23,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from resnet_course.exercises.checking import (
+    as_number,
     close_enough,
     display_name,
     fail,
@@ -37,7 +43,14 @@ from resnet_course.exercises.checking import (
 from resnet_course.nn.registry import create_model
 from resnet_course.nn.summary import count_parameters
 
-__all__ = ["check_finetune_param_groups", "check_frozen_body", "check_new_head", "reference_finetune_param_groups"]
+__all__ = [
+    "PredictionReport",
+    "check_finetune_param_groups",
+    "check_frozen_body",
+    "check_new_head",
+    "compare_prediction",
+    "reference_finetune_param_groups",
+]
 
 
 def _trained_cifar_network(seed: int = 0) -> nn.Module:
@@ -295,7 +308,7 @@ def _lr_per_parameter(check: str, groups: list[dict[str, Any]], model: nn.Module
 
 @self_check
 def check_finetune_param_groups(fn: Callable[[nn.Module, float, float], Any]) -> None:
-    """Check ``fn(model, head_lr, body_lr)``: optimizer groups, the classifier ``model.fc`` at ``head_lr``, the rest at ``body_lr``.
+    """Check ``fn(model, head_lr, body_lr)``: optimizer groups, ``model.fc`` at ``head_lr``, the rest at ``body_lr``.
 
     Every trainable parameter must be in exactly one group, and ``torch.optim.SGD`` must
     accept the groups; frozen parameters may be left out.
@@ -322,3 +335,76 @@ def check_finetune_param_groups(fn: Callable[[nn.Module, float, float], Any]) ->
         fail(check, f"torch.optim.SGD does not accept the groups: {error}")
     succeed(check, f"{len(lr_of)} parameter tensors in {len(groups)} groups: the classifier at head_lr, the body at "
                    "body_lr, each exactly once.")
+
+
+# --------------------------------------------------------------------------- predict, then run
+
+
+@dataclass(frozen=True)
+class PredictionReport:
+    """A prediction set beside the reference run: the numbers, and the sentence that states them."""
+
+    strategy: str
+    per_class: str
+    predicted: float
+    reference_mean: float
+    reference_std: float
+    seeds: int
+    measured: float | None
+    sentence: str
+
+    def __str__(self) -> str:
+        return self.sentence
+
+
+def _as_fraction(check: str, value: Any, what: str) -> float:
+    """A prediction in percent (0-100) or as a fraction (0-1) as a fraction; anything else fails."""
+    number = as_number(check, value, what)
+    if not 0 <= number <= 100 or math.isnan(number):
+        fail(check, f"{what} is {number:g}: give an accuracy in percent (0-100) or as a fraction (0-1)")
+    return number / 100 if number > 1 else number
+
+
+def compare_prediction(strategy: str, per_class: int | str, predicted: float, *, measured: float | None = None,
+                       points: Sequence[Mapping[str, Any]] | None = None, arch: str = "resnet20") -> PredictionReport:
+    """Set a predicted test accuracy beside what the reference run measured at that strategy and size.
+
+    ``strategy`` is ``"scratch"``, ``"finetune"`` or ``"features"``; ``per_class`` a size of
+    the reference learning curves (``5``, ``10``, ``20``, ``50`` or ``"all"``); ``predicted``
+    (and ``measured``, the reader's own run, if any) an accuracy in percent or as a fraction.
+    ``points`` are the reference run's records (default: ``results/gestures.json``), of which
+    those of the source network ``arch`` are read (an ImageNet network's are not mixed in). Prints
+    and returns the comparison; a strategy or size the reference does not have fails with an
+    :class:`ExerciseError` listing those it has.
+    """
+    from resnet_course.experiments.results import load_result
+
+    check = "compare_prediction"
+    points = load_result("gestures")["points"] if points is None else points
+    points = [p for p in points if p.get("arch", arch) == arch]
+    strategies = sorted({p["strategy"] for p in points})
+    if strategy not in strategies:
+        fail(check, f"no strategy {strategy!r} in the reference run; it has {', '.join(strategies)}")
+    label = "all" if per_class in (None, "all") else str(per_class)
+    sizes = list(dict.fromkeys("all" if p["per_class"] is None else str(p["per_class"]) for p in points))
+    if label not in sizes:
+        fail(check, f"the reference run has no point at {label} images per class; pick one of {', '.join(sizes)}")
+    guess = _as_fraction(check, predicted, "the prediction")
+    own = None if measured is None else _as_fraction(check, measured, "the measured accuracy")
+    values = [float(p["test_accuracy"]) for p in points if p["strategy"] == strategy
+              and ("all" if p["per_class"] is None else str(p["per_class"])) == label]
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    off = 100 * (guess - mean)
+    where = "right on" if abs(off) < 0.05 else f"{abs(off):.1f} points {'above' if off > 0 else 'below'}"
+    sentence = (f"{strategy} at {label} images per class: you predicted {100 * guess:.1f} %; the reference run "
+                f"measured {100 * mean:.1f} % ± {100 * std:.1f} (mean ± std over {n} seeds), so your prediction is "
+                f"{where} the reference mean.")
+    if own is not None:
+        inside = abs(own - mean) <= 2 * std
+        sentence += (f" Your own run: {100 * own:.1f} %, {'inside' if inside else 'outside'} the reference's "
+                     f"mean ± 2 std ({100 * (mean - 2 * std):.1f} to {100 * (mean + 2 * std):.1f} %)"
+                     + ("." if inside else " (a different number of steps or seeds than the reference's moves it)."))
+    print(sentence)
+    return PredictionReport(strategy, label, guess, mean, std, n, own, sentence)

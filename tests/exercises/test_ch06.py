@@ -1,4 +1,4 @@
-"""Chapter 6's self-checks (resnet_course.exercises.ch06): a new head, a frozen body, two learning rates.
+"""Chapter 6's self-checks (resnet_course.exercises.ch06): a new head, a frozen body, two learning rates, a prediction.
 
 Each check must accept the reference solution (and other correct ones) and reject every typical
 wrong answer with the message that names the mistake; the solutions printed in the chapter's
@@ -17,6 +17,7 @@ from resnet_course.exercises.ch06 import (
     check_finetune_param_groups,
     check_frozen_body,
     check_new_head,
+    compare_prediction,
     reference_finetune_param_groups,
 )
 from resnet_course.exercises.checking import ExerciseError
@@ -162,7 +163,8 @@ def _head_unused(model, k):
 @pytest.mark.parametrize(
     "freeze_body, message",
     [
-        (_weights_only, r"BatchNorm statistics changed .* 19 BatchNorm layers are in training mode.*override train\(\)"),
+        (_weights_only,
+         r"BatchNorm statistics changed .* 19 BatchNorm layers are in training mode.*override train\(\)"),
         (_EvalOnce, r"BatchNorm statistics changed .*setting body\.eval\(\) once does not last"),
         (_not_frozen, r"57 of the body's parameter tensors still require gradients .*requires_grad_\(False\)"),
         (_head_frozen, r"no parameter requires a gradient: the new head must stay trainable"),
@@ -230,7 +232,8 @@ def _one_lr(model, head_lr, body_lr):
     "fn, message",
     [
         (_overlapping, r"2 parameter\(s\) are in more than one group \(e\.g\. fc\.weight\)"),
-        (_swapped, r"conv1\.weight \(the pre-trained body\) has lr 0\.1, expected 0\.01 — the two learning rates are swapped"),
+        (_swapped,
+         r"conv1\.weight \(the pre-trained body\) has lr 0\.1, expected 0\.01 — the two learning rates are swapped"),
         (_no_lr, r"group 0 has no 'lr'"),
         (_convs_only, r"38 trainable parameter\(s\) are in no group \(e\.g\. bn1\.weight\)"),
         (_one_lr, r"conv1\.weight \(the pre-trained body\) has lr 0\.1, expected 0\.01"),
@@ -240,3 +243,61 @@ def _one_lr(model, head_lr, body_lr):
 def test_check_finetune_param_groups_rejects_wrong_solutions(fn, message):
     with pytest.raises(ExerciseError, match=message):
         check_finetune_param_groups(fn)
+
+
+# ======================================================================================
+# Predict, then run
+
+
+def _reference_points():
+    points = []
+    for seed, (scratch, finetune) in enumerate([(0.30, 0.60), (0.34, 0.62), (0.32, 0.64)]):
+        points.append({"strategy": "scratch", "per_class": 5, "seed": seed, "test_accuracy": scratch})
+        points.append({"strategy": "finetune", "per_class": 5, "seed": seed, "test_accuracy": finetune})
+        points.append({"strategy": "finetune", "per_class": None, "seed": seed, "test_accuracy": 0.9})
+    return points
+
+
+def test_compare_prediction_states_the_numbers(capsys):
+    report = compare_prediction("finetune", 5, 70, points=_reference_points())  # percent
+    printed = capsys.readouterr().out
+    assert report.predicted == pytest.approx(0.70) and report.reference_mean == pytest.approx(0.62)
+    assert report.reference_std == pytest.approx(0.02) and report.seeds == 3
+    assert "you predicted 70.0 %" in printed and "62.0 % ± 2.0 (mean ± std over 3 seeds)" in printed
+    assert "8.0 points above the reference mean" in printed
+    same = compare_prediction("finetune", "5", 0.7, points=_reference_points())  # a fraction, the size as text
+    assert same.sentence == report.sentence
+    below = compare_prediction("scratch", 5, 0.2, measured=0.33, points=_reference_points())
+    assert "12.0 points below" in below.sentence and "Your own run: 33.0 %, inside" in below.sentence
+    outside = compare_prediction("scratch", 5, 0.2, measured=0.5, points=_reference_points())
+    assert "outside the reference's mean ± 2 std (28.0 to 36.0 %)" in outside.sentence
+    assert compare_prediction("finetune", "all", 0.9, points=_reference_points()).sentence.endswith(
+        "right on the reference mean.")
+
+
+def test_compare_prediction_reads_one_source_network(capsys):
+    imagenet = [{"strategy": "finetune", "per_class": 5, "seed": s, "test_accuracy": 0.95, "arch": "resnet18"}
+                for s in range(3)]
+    mixed = [dict(p, arch="resnet20") for p in _reference_points()] + imagenet
+    assert compare_prediction("finetune", 5, 0.7, points=mixed).reference_mean == pytest.approx(0.62)
+    assert compare_prediction("finetune", 5, 0.7, points=mixed, arch="resnet18").reference_mean == \
+        pytest.approx(0.95)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("linear", 5, 0.5), r"no strategy 'linear' in the reference run; it has finetune, scratch"),
+        (("scratch", 7, 0.5), r"no point at 7 images per class; pick one of 5, all"),
+        (("scratch", 5, 120), r"the prediction is 120: give an accuracy in percent \(0-100\) or as a fraction"),
+        (("scratch", 5, "high"), r"the prediction returned str 'high'; return a number"),
+    ],
+)
+def test_compare_prediction_refuses_what_it_cannot_compare(args, message):
+    with pytest.raises(ExerciseError, match=message):
+        compare_prediction(*args, points=_reference_points())
+
+
+def test_compare_prediction_reads_the_reference_result(capsys):
+    report = compare_prediction("finetune", "all", 0.5)
+    assert report.seeds >= 3 and 0 < report.reference_mean < 1
