@@ -1,6 +1,7 @@
 """The loss-landscape experiment behind chapter 7 (Li et al. 2018), on the zoo's networks.
 
-    resnet-course experiment landscape       # ResNet-20/56 and their plain twins
+    resnet-course experiment landscape                      # the finished ones of ResNet-20/56, plain-20/56
+    resnet-course experiment landscape --points 15 --subset 500 --only resnet20 plain20
 
 For each network (loaded with its pinned weights), a 1-D and a 2-D slice of the training
 loss along filter-normalised random directions around the trained weights
@@ -16,7 +17,7 @@ from typing import Sequence
 import torch
 
 from resnet_course.data.loaders import TensorLoader
-from resnet_course.experiments.lesion import source_networks
+from resnet_course.experiments.lesion import choose_networks, source_networks
 from resnet_course.experiments.provenance import run_metadata
 from resnet_course.experiments.results import write_result
 from resnet_course.experiments.zoo import cifar10_split, load_zoo_network
@@ -30,11 +31,15 @@ NETWORKS: tuple[str, ...] = ("resnet20", "plain20", "resnet56", "plain56")
 
 
 def run_landscape(
-    *, networks: Sequence[str] = NETWORKS, points_1d: int = 41, points_2d: int = 21, images: int = 1_000,
+    *, networks: Sequence[str] | None = None, points_1d: int = 41, points_2d: int = 21, images: int = 1_000,
     amp: str | bool = "bf16", seed: int = 0, device: torch.device | str | None = None,
     data_root: str | Path | None = None, results_dir: str | Path | None = None,
 ) -> Path:
-    """1-D and 2-D slices of the zoo's stored networks on ``images`` training images; writes ``landscape.json``."""
+    """1-D and 2-D slices of the zoo's stored networks on ``images`` training images; writes ``landscape.json``.
+
+    ``networks``: these (all must be finished), or by default the finished ones of :data:`NETWORKS`.
+    """
+    networks, skipped = choose_networks(networks, results_dir, NETWORKS)
     device = resolve_device(device)
     train_set = cifar10_split("train", images, seed=seed, data_root=data_root)
     meta = run_metadata(device, experiment=NAME,
@@ -42,7 +47,7 @@ def run_landscape(
                                     "trained weights of ResNets and of their plain twins (BN in eval mode)",
                         data_variant=train_set.variant, train_images=len(train_set), points_1d=points_1d,
                         points_2d=points_2d, extent=1.0, seed=seed, precision=precision_name(amp, device),
-                        networks=source_networks(networks, results_dir))
+                        networks=source_networks(networks, results_dir), skipped=skipped)
     loader = TensorLoader(train_set, batch_size=500, shuffle=False, augment=False, device=device)
     start = time.perf_counter()
     runs = {}

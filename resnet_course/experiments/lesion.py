@@ -1,8 +1,11 @@
 """The lesion experiment behind chapter 7 (Veit et al. 2016 §4), on the zoo's networks.
 
-    resnet-course experiment lesion          # ResNet-20/56 and their plain twins, all 10,000 test images
+    resnet-course experiment lesion                         # the finished ones of ResNet-20/56, plain-20/56
+    resnet-course experiment lesion --only resnet20 plain20 # these, or a one-line error if one is missing
 
-Each network is loaded with its pinned weights (``create_model(name, weights="cifar10")``),
+By default the study reads whichever of :data:`NETWORKS` the zoo has finished and skips the
+others with a one-line note (the result's ``meta`` lists both); networks named with
+``--only`` must all exist. Each network is loaded with its pinned weights (``create_model(name, weights="cifar10")``),
 then :func:`~resnet_course.lessons.lesion.lesion_study` deletes one block at a time and k
 random blocks at a time. The result file names the zoo results the networks came from.
 """
@@ -18,11 +21,11 @@ import torch
 from resnet_course.data.loaders import TensorLoader
 from resnet_course.experiments.provenance import run_metadata
 from resnet_course.experiments.results import load_result, write_result
-from resnet_course.experiments.zoo import cifar10_split, load_zoo_network
+from resnet_course.experiments.zoo import cifar10_split, finished_networks, load_zoo_network
 from resnet_course.lessons.lesion import lesion_study
 from resnet_course.training.runtime import precision_name, resolve_device
 
-__all__ = ["NAME", "NETWORKS", "run_lesion", "source_networks"]
+__all__ = ["NAME", "NETWORKS", "choose_networks", "run_lesion", "source_networks"]
 
 NAME = "lesion"
 NETWORKS: tuple[str, ...] = ("resnet20", "plain20", "resnet56", "plain56")
@@ -39,19 +42,32 @@ def source_networks(names: Sequence[str], results_dir: str | Path | None = None)
     return sources
 
 
+def choose_networks(requested: Sequence[str] | None, results_dir: str | Path | None = None,
+                    candidates: Sequence[str] = NETWORKS) -> tuple[list[str], list[str]]:
+    """The networks a chapter-7 study runs on, ``(use, skipped)``; prints one line per skipped network."""
+    use, skipped = finished_networks(candidates, requested, results_dir)
+    for name in skipped:
+        print(f"{name}: no finished zoo network (results/zoo/{name}.json with weights); skipped", flush=True)
+    return use, skipped
+
+
 def run_lesion(
-    *, networks: Sequence[str] = NETWORKS, test_subset: int | None = None, samples: int = 3, amp: str | bool = "bf16",
+    *, networks: Sequence[str] | None = None, test_subset: int | None = None, samples: int = 3, amp: str | bool = "bf16",
     seed: int = 0, device: torch.device | str | None = None, data_root: str | Path | None = None,
     results_dir: str | Path | None = None,
 ) -> Path:
-    """Run :func:`lesion_study` on the zoo's stored networks; write ``results/lesion.json``."""
+    """Run :func:`lesion_study` on the zoo's stored networks; write ``results/lesion.json``.
+
+    ``networks``: these (all must be finished), or by default the finished ones of :data:`NETWORKS`.
+    """
+    networks, skipped = choose_networks(networks, results_dir)
     device = resolve_device(device)
     test_set = cifar10_split("test", test_subset, seed=seed, data_root=data_root)
     meta = run_metadata(device, experiment=NAME,
                         description="Veit et al. 2016 §4: delete one block, then k random blocks, of trained "
                                     "ResNets and of their plain twins",
                         data_variant=test_set.variant, test_images=len(test_set), samples=samples, seed=seed,
-                        precision=precision_name(amp, device), networks=source_networks(networks, results_dir))
+                        precision=precision_name(amp, device), networks=source_networks(networks, results_dir), skipped=skipped)
     loader = TensorLoader(test_set, batch_size=500, shuffle=False, augment=False, device=device)
     start = time.perf_counter()
     runs = {}

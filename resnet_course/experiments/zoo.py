@@ -44,7 +44,7 @@ from resnet_course.training.recipes import get_recipe, recipe_record
 from resnet_course.training.runtime import precision_name, resolve_device
 
 __all__ = [
-    "cifar10_split", "epochs_to_accuracy", "final_scores", "load_zoo", "load_zoo_network", "median_epoch_seconds",
+    "cifar10_split", "epochs_to_accuracy", "final_scores", "finished_networks", "load_zoo", "load_zoo_network", "median_epoch_seconds",
     "minutes_to_accuracy", "PAPER_TABLE6", "run_zoo", "train_zoo_network", "WEIGHTS_STORED", "ZOO", "ZOO_RECIPE",
     "ZooSettingsError",
 ]
@@ -219,6 +219,37 @@ def load_zoo(names: Sequence[str] = ZOO, results_dir: str | Path | None = None, 
             continue
         found[name] = load_result(f"zoo/{name}", results_dir)
     return found
+
+
+def finished_networks(candidates: Sequence[str], requested: Sequence[str] | None = None,
+                      results_dir: str | Path | None = None) -> tuple[list[str], list[str]]:
+    """The zoo networks a study can use, and those it skips: ``(use, skipped)``.
+
+    Without ``requested``, every name of ``candidates`` whose zoo result is finished and
+    stores weights is used, and the others are skipped (the study reads whatever exists).
+    With ``requested`` (the user named them), all of them must be finished: one that is
+    not raises a one-line ``FileNotFoundError`` saying how to train it. Either way, no
+    network at all is an error too.
+    """
+    def ready(name: str) -> bool:
+        path = result_path(f"zoo/{name}", results_dir)
+        return path.is_file() and bool(load_result(f"zoo/{name}", results_dir).get("weights"))
+
+    if requested:
+        unknown = [n for n in requested if n not in ZOO]
+        if unknown:
+            raise ValueError(f"not in the zoo: {', '.join(unknown)}; the zoo has {', '.join(ZOO)}")
+        missing = [n for n in requested if not ready(n)]
+        if missing:
+            raise FileNotFoundError(f"no finished zoo network with weights for {', '.join(missing)}: train it with "
+                                    f"'resnet-course experiment zoo --only {' '.join(missing)}'")
+        return list(requested), []
+    use = [n for n in candidates if ready(n)]
+    skipped = [n for n in candidates if n not in use]
+    if not use:
+        raise FileNotFoundError(f"none of {', '.join(candidates)} is a finished zoo network with weights: train them "
+                                f"with 'resnet-course experiment zoo --only {' '.join(candidates)}'")
+    return use, skipped
 
 
 def epochs_to_accuracy(result: dict[str, Any], target: float) -> int | None:

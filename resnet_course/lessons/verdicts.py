@@ -10,6 +10,10 @@ sentence that states the numbers it rests on — and says the opposite when the 
   *ResNet* ends with a lower training error and a lower test error;
 - :func:`depth_trend_verdict` — Table 6 of He et al. 2015: ResNet test error falls with depth,
   20 → 32 → 44 → 56 → 110 layers (the depths present);
+- :func:`shortcut_verdict` — the same depth with and without shortcuts (He et al. 2015, §4.2,
+  Fig. 6): does ResNet-d end lower than plain-d in training and test error?
+- :func:`fig6_findings` — every one of the above that the runs present allow, and for each
+  comparison they do not allow, what the paper reports instead, marked as the paper's;
 - :func:`transfer_verdict` — chapter 6's learning curves: one transfer strategy against
   another at each training-set size, the gap against two standard errors of the difference.
 
@@ -34,13 +38,16 @@ __all__ = [
     "DegradationVerdict",
     "DepthTrendVerdict",
     "ResidualVerdict",
+    "ShortcutVerdict",
     "SeedSummary",
     "SizeComparison",
     "TransferVerdict",
     "degradation_verdict",
     "depth_trend_verdict",
+    "fig6_findings",
     "final_errors",
     "residual_verdict",
+    "shortcut_verdict",
     "transfer_verdict",
 ]
 
@@ -244,6 +251,91 @@ def depth_trend_verdict(runs: Mapping[str, Mapping[str, Any]],
         steps = " or from ".join(f"{network_label(f'resnet{a}')} to {network_label(f'resnet{b}')}" for a, b in rises)
         sentence = f"ResNet test error does not fall at every step in depth: {listing}; it does not fall from {steps}."
     return DepthTrendVerdict(present, errors, rises, not rises, sentence)
+
+
+# --------------------------------------------------------------------------- (c') one depth, with and without shortcuts
+
+
+@dataclass(frozen=True)
+class ShortcutVerdict:
+    """He et al. 2015, §4.2: at one depth, does the ResNet end lower than its plain twin in training and test error?"""
+
+    depth: int
+    plain_train_error: float
+    resnet_train_error: float
+    plain_test_error: float
+    resnet_test_error: float
+    holds: bool  # both of the ResNet's errors are below the plain net's
+    sentence: str
+
+    def __str__(self) -> str:
+        return self.sentence
+
+
+_SHORTCUT_CONCLUSIONS = {
+    (True, True): "with shortcuts the same layers train better and generalise better.",
+    (True, False): "with shortcuts the same layers train better but do not generalise better.",
+    (False, True): "with shortcuts the same layers generalise better but do not train better.",
+    (False, False): "at this depth the shortcuts help neither.",
+}
+
+
+def shortcut_verdict(runs: Mapping[str, Mapping[str, Any]], depth: int) -> ShortcutVerdict:
+    """``resnet<depth>`` against ``plain<depth>``: the same layers, the shortcuts the only difference.
+
+    The effect holds when the ResNet's final training and test errors are both strictly below
+    the plain network's (He et al. 2015, §4.2, Fig. 6: at every depth the ResNet ends lower).
+    """
+    plain, resnet = f"plain{depth}", f"resnet{depth}"
+    errors = final_errors(runs, [plain, resnet])
+    (plain_train, plain_test), (res_train, res_test) = errors[plain], errors[resnet]
+    train_lower, test_lower = res_train < plain_train, res_test < plain_test
+    res_train_text, plain_train_text = _percentages([res_train, plain_train])
+    res_test_text, plain_test_text = _percentages([res_test, plain_test])
+    sentence = (f"{network_label(resnet)} ends with {res_train_text} training error and {res_test_text} test error, "
+                f"{network_label(plain)} with {plain_train_text} and {plain_test_text}: "
+                f"{_SHORTCUT_CONCLUSIONS[train_lower, test_lower]}")
+    return ShortcutVerdict(depth, plain_train, res_train, plain_test, res_test, train_lower and test_lower, sentence)
+
+
+# --------------------------------------------------------------------------- (c'') all of Fig. 6 the runs allow
+
+
+def _family_depths(runs: Mapping[str, Any], family: str) -> list[int]:
+    return sorted(d for name in runs if (d := _depth(name, family)) is not None)
+
+
+def fig6_findings(runs: Mapping[str, Mapping[str, Any]],
+                  paper_table6: Mapping[str, Mapping[str, float]] | None = None) -> list[str]:
+    """What the runs show of He et al. 2015's Fig. 6, one sentence per comparison, and the paper's word for the rest.
+
+    In order: the shortcut verdict at every depth that has both a plain net and a ResNet;
+    the degradation verdict (two plain depths needed) and the residual and depth-trend
+    verdicts (two ResNet depths needed). A comparison the runs cannot make is replaced by
+    what the paper reports, beginning "In the paper" so that it never reads as measured;
+    ``paper_table6`` (``{"resnet20": {"error": 8.75}, …}``, percent) supplies its Table 6 numbers.
+    """
+    plain, resnet = _family_depths(runs, "plain"), _family_depths(runs, "resnet")
+    names = [f"plain{d}" for d in plain] + [f"resnet{d}" for d in resnet]
+    listing = ", ".join(network_label(n) for n in names) or "none"
+    found = [f"Same depth, without and with shortcuts: {shortcut_verdict(runs, d)}"
+             for d in sorted(set(plain) & set(resnet))]
+    if len(plain) >= 2:
+        found.append(f"Degradation: {degradation_verdict(runs)}")
+    else:
+        found.append(f"Degradation needs two plain depths; these networks are {listing}. In the paper "
+                     "(He et al. 2015, Fig. 1 and Fig. 6 left), plain-56 ends with a higher training error than "
+                     "plain-20, and the deeper the plain net, the higher its training error.")
+    if len(resnet) >= 2:
+        found.append(f"Residual learning: {residual_verdict(runs)}")
+        found.append(f"Depth trend: {depth_trend_verdict(runs)}")
+    else:
+        table = paper_table6 or {}
+        numbers = (f", {table['resnet56']['error']:.2f} % against {table['resnet20']['error']:.2f} % (Table 6)" if {"resnet20", "resnet56"} <= set(table) else "")
+        found.append(f"The residual fix between depths needs two ResNet depths; these networks are {listing}. In the "
+                     "paper (He et al. 2015, Fig. 6 middle), ResNet-56 ends with a lower training error than "
+                     f"ResNet-20 and a lower test error{numbers}.")
+    return found
 
 
 # --------------------------------------------------------------------------- (d) transfer learning curves

@@ -1,9 +1,9 @@
-"""The reference experiments of chapters 5-7 run end to end through the command line, at toy size.
+"""The reference experiments of chapter 7 run end to end through the command line, at toy size.
 
-One module-scoped chain: ``experiment pretrained`` (1 epoch on 1,024 images) writes the
-two checkpoints and their record into a temporary results folder; ``lesion``,
-``landscape`` and ``gestures`` then read those networks from it, exactly as the full runs
-read ``results/``. Each result must carry the metadata the book prints.
+One module-scoped chain: a tiny zoo (ResNet-20 and plain-20, 2 epochs on 96 images) writes
+``zoo/`` into a temporary results folder; ``lesion`` and ``landscape`` read the zoo's
+finished networks from it and skip the unfinished ones (ResNet-56, plain-56), exactly as the
+full runs read ``results/``. Each result must carry the metadata the book prints.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from resnet_course.cli import main
-from resnet_course.experiments.pretrained import load_pretrained
-from resnet_course.experiments.reference import EXPERIMENTS, PAPER_TABLE6
 from resnet_course.experiments.results import describe_meta, write_result
+from resnet_course.experiments.zoo import ZOO_RECIPE, run_zoo
 
 RUN_META = {"device", "torch", "commit", "date", "data_variant", "seed", "precision", "wall_time_s", "experiment"}
 
@@ -25,11 +24,11 @@ RUN_META = {"device", "torch", "commit", "date", "data_variant", "seed", "precis
 def toy_results(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
     folder = tmp_path_factory.mktemp("results")
     common = ["--device", "cpu", "--data-root", str(data_root), "--results-dir", str(folder)]
-    assert main(["experiment", "pretrained", "--epochs", "1", "--subset", "1024", "--batch-size", "128",
-                 "--no-progress", *common]) == 0
+    tiny = ZOO_RECIPE.with_changes(epochs=2, batch_size=32, warmup_epochs=1.0)
+    run_zoo(["resnet20", "plain20"], recipe=tiny, subset=96, test_subset=40, device="cpu", data_root=data_root,
+            results_dir=folder, runs_dir=folder / "runs", progress=False)
     assert main(["experiment", "lesion", "--test-subset", "200", *common]) == 0
     assert main(["experiment", "landscape", "--points", "3", "--subset", "100", *common]) == 0
-    assert main(["experiment", "gestures", "--epochs", "1", "--no-progress", *common]) == 0
     return folder
 
 
@@ -41,22 +40,14 @@ def _read(folder: Path, name: str) -> dict:
 
 
 @pytest.mark.slow
-def test_pretrained_writes_checkpoints_that_load(toy_results: Path) -> None:
-    record = _read(toy_results, "pretrained")
-    assert set(record["checkpoints"]) == {"resnet20", "plain20"}
-    for arch, entry in record["checkpoints"].items():
-        assert 0 <= entry["check_accuracy"] <= 1 and len(entry["sha256"]) == 64
-        assert load_pretrained(arch, toy_results).arch == arch
-    assert record["meta"]["lr"] == pytest.approx(0.1), "batch 128 scales the fast recipe's 0.4 at 512 to 0.1"
-
-
-@pytest.mark.slow
 def test_lesion_deletes_each_same_shape_block(toy_results: Path) -> None:
     result = _read(toy_results, "lesion")
     for run in result["runs"].values():
         assert len(run["single"]) == len(run["blocks"]) == 7  # 9 blocks, 2 of them downsample
         assert set(run["multiple"]) == {str(k) for k in range(2, 8)}
-    assert result["meta"]["networks"] == "results/pretrained.json"
+    assert set(result["runs"]) == set(result["meta"]["networks"]) == {"resnet20", "plain20"}
+    assert result["meta"]["skipped"] == ["resnet56", "plain56"]  # not in this zoo: read what exists
+    assert result["meta"]["networks"]["plain20"]["result"] == "results/zoo/plain20.json"
 
 
 @pytest.mark.slow
@@ -65,25 +56,30 @@ def test_landscape_grids_have_the_asked_size(toy_results: Path) -> None:
     for run in result["runs"].values():
         assert run["1d"]["alpha"] == [-1.0, -0.5, 0.0, 0.5, 1.0]
         assert len(run["2d"]["loss"]) == 3 and all(len(row) == 3 for row in run["2d"]["loss"])
+    assert set(result["runs"]) == {"resnet20", "plain20"} and result["meta"]["skipped"] == ["resnet56", "plain56"]
+    assert result["meta"]["points_2d"] == 3 and result["meta"]["train_images"] == 100
 
 
 @pytest.mark.slow
-def test_gestures_compare_three_strategies(toy_results: Path) -> None:
-    result = _read(toy_results, "gestures")
-    runs = result["runs"]
-    assert set(runs) == {"scratch", "finetune", "features"}
-    assert runs["features"]["trainable_parameters"] == 64 * 6 + 6  # only the new 6-way head
-    assert runs["scratch"]["trainable_parameters"] == runs["finetune"]["trainable_parameters"]
-    for run in runs.values():
-        matrix = run["confusion_matrix"]
-        assert sum(map(sum, matrix)) == result["meta"]["test_images"]
-        assert len(run["per_class_accuracy"]) == 6
+@pytest.mark.parametrize("study", ["lesion", "landscape"])
+def test_a_named_network_that_is_not_finished_is_a_one_line_error(
+    toy_results: Path, data_root: Path, study: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Unnamed, an unfinished network is skipped with a note; named with --only, it is an error, and nothing is written."""
+    before = (toy_results / f"{study}.json").read_bytes()
+    code = main(["experiment", study, "--only", "resnet20", "resnet56", "--overwrite", "--device", "cpu",
+                 "--data-root", str(data_root), "--results-dir", str(toy_results)])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1
+    assert "resnet56" in err and "experiment zoo --only resnet56" in err
+    assert (toy_results / f"{study}.json").read_bytes() == before
 
 
-def test_table6_trains_the_papers_depths() -> None:
-    assert EXPERIMENTS["table6"].models == ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
-    assert set(EXPERIMENTS["table6"].models) <= set(PAPER_TABLE6)
-    assert PAPER_TABLE6["resnet20"]["error"] == 8.75
+def test_a_study_with_no_finished_network_at_all_is_an_error(tmp_path: Path) -> None:
+    from resnet_course.experiments.lesion import choose_networks
+
+    with pytest.raises(FileNotFoundError, match="none of resnet20, plain20, resnet56, plain56 is a finished zoo"):
+        choose_networks(None, tmp_path)
 
 
 def test_a_result_without_metadata_is_refused(tmp_path: Path) -> None:

@@ -31,3 +31,24 @@ def test_plots_return_figures() -> None:
         plt.close(fig)
 
 
+
+
+def _zoo_result(errors: list[float], final: float) -> dict:
+    return {"history": {"train_acc": [1 - e for e in errors], "val_acc": [1 - e - 0.05 for e in errors]},
+            "final": {"train_error_eval": final}}
+
+
+def test_zoo_figures_draw_what_the_zoo_holds() -> None:
+    zoo = {"plain20": _zoo_result([0.5, 0.2, 0.1], 0.08), "resnet20": _zoo_result([0.4, 0.15, 0.08], 0.06)}
+    fig = plots.plot_zoo_shortcuts(zoo, 20)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "plain-20, training", "plain-20, test", "ResNet-20, training", "ResNet-20, test"]
+    assert len(ax.lines) == 6  # two curves and a final dot per network
+    plt.close(fig)
+    only_resnets = plots.plot_zoo_degradation({"resnet20": zoo["resnet20"]})
+    assert only_resnets.axes[0].get_legend() is None and only_resnets.axes[1].get_legend() is not None
+    plt.close(only_resnets)
+    empty = plots.plot_zoo_shortcuts({"resnet20": zoo["resnet20"]}, 56)
+    assert empty.axes[0].get_legend() is None
+    plt.close(empty)

@@ -17,8 +17,10 @@ from resnet_course.lessons.verdicts import (
     SeedSummary,
     degradation_verdict,
     depth_trend_verdict,
+    fig6_findings,
     final_errors,
     residual_verdict,
+    shortcut_verdict,
     transfer_verdict,
 )
 
@@ -211,3 +213,54 @@ def test_transfer_verdict_for_errors_and_single_seeds() -> None:
     assert "a single seed, no standard error" in single.sentence
     with pytest.raises(ValueError, match="share no training-set size"):
         transfer_verdict("a", {50: [0.5]}, "b", {100: [0.5]})
+
+
+# --------------------------------------------------------------------------- same depth, with and without shortcuts
+
+
+@pytest.mark.parametrize("resnet, plain, holds, conclusion", [
+    ((0.02, 0.13), (0.04, 0.15), True, "train better and generalise better"),
+    ((0.02, 0.16), (0.04, 0.15), False, "train better but do not generalise better"),
+    ((0.05, 0.13), (0.04, 0.15), False, "generalise better but do not train better"),
+    ((0.05, 0.16), (0.04, 0.15), False, "help neither"),
+])
+def test_shortcut_verdict_compares_one_depth_both_errors(resnet, plain, holds, conclusion) -> None:
+    verdict = shortcut_verdict({"resnet20": _run(*resnet), "plain20": _run(*plain)}, 20)
+    assert verdict.holds is holds and conclusion in verdict.sentence
+    assert verdict.sentence.startswith("ResNet-20 ends with") and "plain-20 with" in verdict.sentence
+    assert _percent_numbers(verdict.sentence) == pytest.approx([resnet[0], resnet[1], plain[0], plain[1]])
+
+
+def test_shortcut_verdict_needs_both_networks() -> None:
+    with pytest.raises(KeyError, match="no run for plain56"):
+        shortcut_verdict({"resnet56": _run(0.01, 0.1)}, 56)
+
+
+PAPER = {"resnet20": {"error": 8.75}, "resnet56": {"error": 6.97}}
+
+
+def test_fig6_findings_with_one_depth_measure_what_exists_and_give_the_papers_word_for_the_rest() -> None:
+    found = fig6_findings({"resnet20": _run(0.02, 0.13), "plain20": _run(0.04, 0.15)}, PAPER)
+    assert len(found) == 3
+    assert found[0].startswith("Same depth, without and with shortcuts: ResNet-20 ends with 2.0 % training")
+    assert found[1].startswith("Degradation needs two plain depths; these networks are plain-20, ResNet-20. In the "
+                               "paper (He et al. 2015")
+    assert "In the paper" in found[2] and "a lower test error, 6.97 % against 8.75 % (Table 6)" in found[2]
+    # measured sentences carry no "paper", the paper's sentences no measured number
+    assert "paper" not in found[0] and "13.0 %" not in found[1] + found[2]
+
+
+def test_fig6_findings_with_two_depths_read_every_verdict_from_the_runs() -> None:
+    runs = {"plain20": _run(0.04, 0.15), "plain56": _run(0.08, 0.18),
+            "resnet20": _run(0.02, 0.13), "resnet56": _run(0.01, 0.11)}
+    found = fig6_findings(runs, PAPER)
+    assert [f.split(":")[0] for f in found] == ["Same depth, without and with shortcuts"] * 2 + [
+        "Degradation", "Residual learning", "Depth trend"]
+    assert not any("paper" in f for f in found)
+    assert "the deeper plain net trains worse" in found[2] and "trains better and generalises better" in found[3]
+
+
+def test_fig6_findings_of_resnets_only_state_no_shortcut_comparison() -> None:
+    found = fig6_findings({"resnet20": _run(0.02, 0.13), "resnet56": _run(0.03, 0.12)}, PAPER)
+    assert found[0].startswith("Degradation needs two plain depths; these networks are ResNet-20, ResNet-56.")
+    assert found[1].startswith("Residual learning: ResNet-56") and "does not train better" in found[1]

@@ -43,6 +43,7 @@ __all__ = [
     "plot_reference_degradation",
     "plot_shattering",
     "plot_zoo_degradation",
+    "plot_zoo_shortcuts",
     "show_samples",
 ]
 
@@ -373,7 +374,45 @@ def plot_zoo_degradation(zoo: Mapping[str, Mapping[str, Any]], *, depths: Sequen
         ax.set_ylim(0, 30)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, title="bold: test, dashed: training", title_fontsize=7)
+        if names:
+            ax.legend(fontsize=8, title="bold: test, dashed: training", title_fontsize=7)
     axes[0].set_ylabel("error (%)")
+    fig.tight_layout()
+    return fig
+
+
+#: The two families in one axes: plain networks red, ResNets blue (as chapter 7's lesion and landscape figures).
+_FAMILY_COLORS = {"plain": "tab:red", "resnet": "tab:blue"}
+
+
+def plot_zoo_shortcuts(zoo: Mapping[str, Mapping[str, Any]], depth: int = 20) -> Figure:
+    """Plain-``depth`` against ResNet-``depth`` from the zoo in one axes: the same layers, with and without shortcuts.
+
+    The lines and the marker mean what they mean in :func:`plot_zoo_degradation` (bold: test
+    error, dashed: running training error, dot: final training error in eval mode); the
+    colour is the family, as in He et al. 2015, Fig. 4 (plain red, ResNet blue).
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    for family in ("plain", "resnet"):
+        name = f"{family}{depth}"
+        if name not in zoo:
+            continue
+        color = _FAMILY_COLORS[family]
+        history, final = zoo[name]["history"], zoo[name].get("final", {})
+        epochs = np.arange(1, len(history["train_acc"]) + 1)
+        ax.plot(epochs, [100 * (1 - a) for a in history["train_acc"]], "--", lw=1, color=color,
+                label=f"{network_label(name)}, training")
+        ax.plot(epochs, [100 * (1 - a) for a in history["val_acc"]], "-", lw=2, color=color,
+                label=f"{network_label(name)}, test")
+        if "train_error_eval" in final:
+            ax.plot(epochs[-1], 100 * final["train_error_eval"], "o", ms=5, color=color)
+    ax.set_title(f"{depth} layers, without and with shortcuts")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("error (%)")
+    ax.set_ylim(0, 30)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
     return fig
