@@ -12,6 +12,8 @@
 - :mod:`~resnet_course.lessons.lesion`, :mod:`~resnet_course.lessons.landscape` and
   :mod:`~resnet_course.lessons.transfer` — the studies of chapters 6 and 7, pure functions of
   networks and data (their experiment runners are in :mod:`resnet_course.experiments`);
+- :mod:`~resnet_course.lessons.imagenet` — torchvision's ImageNet weights for the course's ImageNet
+  ResNets, chapter 6's ImageNet route;
 - :mod:`~resnet_course.lessons.verdicts` — what the reference runs show, decided and phrased
   from the numbers (degradation, the residual fix, Table 6's depth trend, transfer curves);
 - :mod:`~resnet_course.lessons.training_tables` — the tables of chapters 5 and 5b (Table 6 beside the
@@ -27,6 +29,7 @@ The residual blocks of a network and what its modules compute in a forward pass 
 __all__ = [  # the subpackages and modules (``from resnet_course.lessons import plots, analysis``)
     "analysis",
     "diagram",
+    "imagenet",
     "labels",
     "landscape",
     "lesion",
