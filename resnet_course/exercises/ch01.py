@@ -95,7 +95,8 @@ def _diagnose_identity(check: str, conv: nn.Conv2d, bn: nn.modules.batchnorm._Ba
                      f"{float(bn.running_mean[c]):.6g}{hint}")
     fail(check, f"the convolution's centre taps are {float(scale[c]):.4g} (bias {float(bias[c]):.4g}) in channel {c}, "
                  f"and the BatchNorm does not compensate: together they compute {float(a[c]):.4g}·x "
-                 f"{'−' if float(d[c]) < 0 else '+'} {abs(float(d[c])):.4g} in that channel, not x. Use a centre tap of 1 with no bias, γ = √(running_var + eps) and "
+                 f"{'−' if float(d[c]) < 0 else '+'} {abs(float(d[c])):.4g} in that channel, not x. "
+                 "Use a centre tap of 1 with no bias, γ = √(running_var + eps) and "
                  "β = running_mean")
 
 

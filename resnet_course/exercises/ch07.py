@@ -142,7 +142,8 @@ def check_filter_normalisation(fn: Callable[[Tensor, Tensor], Tensor]) -> None:
 
 @contextlib.contextmanager
 def reference_delete_block(model: nn.Module, name: str) -> Iterator[nn.Module]:
-    """Replace the block ``name`` (e.g. ``"layer2.1"``) of ``model`` by ``nn.Identity`` inside the ``with``; restore it after."""
+    """Replace the block ``name`` (e.g. ``"layer2.1"``) of ``model`` by ``nn.Identity`` inside the ``with``;
+    restore it after."""
     parent_name, _, child = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     block = getattr(parent, child)
@@ -279,7 +280,8 @@ def check_path_count(fn: Callable[[int, int], Any]) -> None:
             got = run_student_code(check, f"{display_name(fn)}({n}, {k})", fn, n, k)
             expected = math.comb(n, k)
             if isinstance(got, bool) or not isinstance(got, numbers.Integral):
-                fail(check, f"{display_name(fn)}({n}, {k}) returned {got!r} ({type(got).__name__}); return an exact int — "
+                fail(check, f"{display_name(fn)}({n}, {k}) returned {got!r} ({type(got).__name__}); "
+                             "return an exact int — "
                              "floating-point numbers carry only 53 bits, and these counts grow past 2^53 (use "
                              "math.comb or integer arithmetic with //)")
             got = int(got)
@@ -292,10 +294,12 @@ def check_path_count(fn: Callable[[int, int], Any]) -> None:
                         "fixed — divide by k!")
             elif got in (math.comb(n, k + 1) if k < n else -1, math.comb(n, k - 1) if k > 0 else -1,
                          math.comb(n + 1, k), math.comb(n - 1, k) if n > 0 else -1):
-                hint = "off by one: a path of length k goes through k of the n residual branches and skips the other n−k"
+                hint = ("off by one: a path of length k goes through k of the n residual branches and skips "
+                        "the other n−k")
             else:
-                hint = "each block is either on the path's branch side or skipped, and the path's length is how many it goes through"
-            fail(check, f"{display_name(fn)}({n}, {k}) = {got:,}, but a network of {n} blocks has {expected:,} path(s) of "
-                         f"length {k}. Hint: {hint}.")
+                hint = ("each block is either on the path's branch side or skipped, and the path's length is how "
+                        "many it goes through")
+            fail(check, f"{display_name(fn)}({n}, {k}) = {got:,}, but a network of {n} blocks has {expected:,} "
+                         f"path(s) of length {k}. Hint: {hint}.")
     succeed(check, f"{display_name(fn)}(n, k) = C(n, k) for n up to 60: e.g. ResNet-110's 54 blocks give 2^54 = "
             f"{2**54:,} paths, {math.comb(54, 27):,} of them of length 27.")

@@ -52,7 +52,8 @@ def choose_networks(requested: Sequence[str] | None, results_dir: str | Path | N
 
 
 def run_lesion(
-    *, networks: Sequence[str] | None = None, test_subset: int | None = None, samples: int = 3, amp: str | bool = "bf16",
+    *, networks: Sequence[str] | None = None, test_subset: int | None = None, samples: int = 3,
+    amp: str | bool = "bf16",
     seed: int = 0, device: torch.device | str | None = None, data_root: str | Path | None = None,
     results_dir: str | Path | None = None,
 ) -> Path:
@@ -67,7 +68,8 @@ def run_lesion(
                         description="Veit et al. 2016 §4: delete one block, then k random blocks, of trained "
                                     "ResNets and of their plain twins",
                         data_variant=test_set.variant, test_images=len(test_set), samples=samples, seed=seed,
-                        precision=precision_name(amp, device), networks=source_networks(networks, results_dir), skipped=skipped)
+                        precision=precision_name(amp, device), networks=source_networks(networks, results_dir),
+                        skipped=skipped)
     loader = TensorLoader(test_set, batch_size=500, shuffle=False, augment=False, device=device)
     start = time.perf_counter()
     runs = {}

@@ -44,7 +44,8 @@ from resnet_course.training.recipes import get_recipe, recipe_record
 from resnet_course.training.runtime import precision_name, resolve_device
 
 __all__ = [
-    "cifar10_split", "epochs_to_accuracy", "final_scores", "finished_networks", "load_zoo", "load_zoo_network", "median_epoch_seconds",
+    "cifar10_split", "epochs_to_accuracy", "final_scores", "finished_networks", "load_zoo", "load_zoo_network",
+    "median_epoch_seconds",
     "minutes_to_accuracy", "PAPER_TABLE6", "run_zoo", "train_zoo_network", "WEIGHTS_STORED", "ZOO", "ZOO_RECIPE",
     "ZooSettingsError",
 ]

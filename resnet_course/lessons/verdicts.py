@@ -331,7 +331,8 @@ def fig6_findings(runs: Mapping[str, Mapping[str, Any]],
         found.append(f"Depth trend: {depth_trend_verdict(runs)}")
     else:
         table = paper_table6 or {}
-        numbers = (f", {table['resnet56']['error']:.2f} % against {table['resnet20']['error']:.2f} % (Table 6)" if {"resnet20", "resnet56"} <= set(table) else "")
+        numbers = (f", {table['resnet56']['error']:.2f} % against {table['resnet20']['error']:.2f} % (Table 6)"
+                   if {"resnet20", "resnet56"} <= set(table) else "")
         found.append(f"The residual fix between depths needs two ResNet depths; these networks are {listing}. In the "
                      "paper (He et al. 2015, Fig. 6 middle), ResNet-56 ends with a lower training error than "
                      f"ResNet-20 and a lower test error{numbers}.")

@@ -49,7 +49,8 @@ def _per_filter_in_place(d, w):
     (lambda d, w: d / d.norm() * w.norm(), "normalised the layer as one vector"),
     (lambda d, w: torch.zeros_like(d) if w.ndim <= 1 else d / d.flatten(1).norm(dim=1).view(-1, *([1] * (d.ndim - 1))),
      "every filter has norm 1"),
-    (lambda d, w: torch.zeros_like(d) if w.ndim <= 1 else _per_filter(d.transpose(0, 1), w.transpose(0, 1)).transpose(0, 1),
+    (lambda d, w: torch.zeros_like(d) if w.ndim <= 1
+     else _per_filter(d.transpose(0, 1), w.transpose(0, 1)).transpose(0, 1),
      "along the input channels"),
     (lambda d, w: _per_filter(d, w) if w.ndim > 1 else d, "is not zero"),
     (lambda d, w: torch.zeros_like(d) if w.ndim <= 1 else w.clone(), "does not point the way"),

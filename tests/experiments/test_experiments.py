@@ -65,7 +65,8 @@ def test_landscape_grids_have_the_asked_size(toy_results: Path) -> None:
 def test_a_named_network_that_is_not_finished_is_a_one_line_error(
     toy_results: Path, data_root: Path, study: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Unnamed, an unfinished network is skipped with a note; named with --only, it is an error, and nothing is written."""
+    """Unnamed, an unfinished network is skipped with a note; named with --only, it is an error, and nothing is
+    written."""
     before = (toy_results / f"{study}.json").read_bytes()
     code = main(["experiment", study, "--only", "resnet20", "resnet56", "--overwrite", "--device", "cpu",
                  "--data-root", str(data_root), "--results-dir", str(toy_results)])

@@ -186,7 +186,8 @@ def test_landscape_figures():
     alphas = grid(3)
     runs = {arch: {"1d": {"alpha": alphas, "loss": [scale * 9, 0.1, scale * 4], "accuracy": [0.1, 0.9, 0.2]},
                    "2d": {"alpha": alphas, "beta": alphas, "accuracy": [[0.1] * 3] * 3,
-                          "loss": [[scale * 9, scale, scale * 5], [scale * 3, 0.1, scale * 2], [scale * 8, scale, scale]]}}
+                          "loss": [[scale * 9, scale, scale * 5], [scale * 3, 0.1, scale * 2],
+                                   [scale * 8, scale, scale]]}}
             for arch, scale in (("resnet20", 1.0), ("plain20", 1000.0))}
     fig = plots.plot_landscape_1d({"runs": runs})
     assert fig.axes[0].get_yscale() == "log" and len(fig.axes[0].lines) >= 2

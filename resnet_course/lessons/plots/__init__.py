@@ -15,7 +15,6 @@ from resnet_course.lessons.plots.foundations import (
     plot_gradient_profile,
     plot_identity_curves,
     plot_nested_function_classes,
-    plot_reference_degradation,
     plot_shattering,
     plot_zoo_degradation,
     plot_zoo_shortcuts,
@@ -44,4 +43,12 @@ from resnet_course.lessons.plots.understanding import (
     plot_path_lengths,
 )
 
-__all__ = ["IDENTITY_LABELS", "KIND_COLORS", "KIND_LABELS", "NETWORK_COLORS", "STRATEGY_COLORS", "STRATEGY_LABELS", "confident_mistakes", "error_curves", "lesion_curve", "plot_augmentation", "plot_confident_mistakes", "plot_confusion_matrix", "plot_error_curves", "plot_gradient_norms", "plot_gradient_profile", "plot_hand_crops", "plot_identity_curves", "plot_landscape_1d", "plot_landscape_2d", "plot_lesion", "plot_lesion_multiple", "plot_lr_schedules", "plot_nested_function_classes", "plot_path_lengths", "plot_per_class_accuracy", "plot_reference_degradation", "plot_shattering", "plot_zoo_degradation", "plot_zoo_shortcuts", "plot_time_to_accuracy", "plot_transfer_curves", "show_samples"]
+__all__ = [
+    "IDENTITY_LABELS", "KIND_COLORS", "KIND_LABELS", "NETWORK_COLORS", "STRATEGY_COLORS", "STRATEGY_LABELS",
+    "confident_mistakes", "error_curves", "lesion_curve", "plot_augmentation", "plot_confident_mistakes",
+    "plot_confusion_matrix", "plot_error_curves", "plot_gradient_norms", "plot_gradient_profile", "plot_hand_crops",
+    "plot_identity_curves", "plot_landscape_1d", "plot_landscape_2d", "plot_lesion", "plot_lesion_multiple",
+    "plot_lr_schedules", "plot_nested_function_classes", "plot_path_lengths", "plot_per_class_accuracy",
+    "plot_shattering", "plot_zoo_degradation", "plot_zoo_shortcuts", "plot_time_to_accuracy",
+    "plot_transfer_curves", "show_samples"
+]

@@ -6,7 +6,7 @@
 - :func:`plot_gradient_norms` and :func:`plot_gradient_profile` — gradient norms per layer at
   initialisation (He et al. 2015, §4.1; He et al. 2016, Eq. (5));
 - :func:`plot_shattering` — shattered gradients (Balduzzi et al. 2017, Fig. 1 and 2);
-- :func:`plot_error_curves` and :func:`plot_reference_degradation` — the degradation problem,
+- :func:`plot_error_curves` — the degradation problem,
   training and test error per epoch (He et al. 2015, Fig. 1 and Fig. 6).
 
 The data come from :mod:`resnet_course.lessons.analysis`.
@@ -27,7 +27,6 @@ from matplotlib.ticker import MaxNLocator
 
 from resnet_course.data.imageset import ImageSet
 from resnet_course.lessons.analysis.shattering import Shattering
-
 from resnet_course.lessons.labels import network_label
 
 __all__ = [
@@ -40,7 +39,6 @@ __all__ = [
     "plot_gradient_profile",
     "plot_identity_curves",
     "plot_nested_function_classes",
-    "plot_reference_degradation",
     "plot_shattering",
     "plot_zoo_degradation",
     "plot_zoo_shortcuts",
@@ -316,32 +314,6 @@ def plot_error_curves(histories: Mapping[str, object], *, title: str = "") -> Fi
     left.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def plot_reference_degradation(result: Mapping[str, object]) -> Figure:
-    """The degradation experiment of ``results/degradation.json``: plain nets (left), residual nets (right).
-
-    Solid lines are training error, dashed lines test error, as in He et al. 2015, Fig. 1 and Fig. 6.
-    """
-    runs: Mapping[str, Mapping[str, Sequence[float]]] = result["runs"]  # type: ignore[assignment]
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
-    for ax, family in zip(axes, ("plain", "resnet")):
-        names = sorted((n for n in runs if n.startswith(family)), key=lambda n: int(n[len(family):]))
-        colors = plt.get_cmap("viridis")(np.linspace(0, 0.7, max(len(names), 2)))
-        for color, name in zip(colors, names):
-            train_acc, test_acc = error_curves(runs[name])
-            epochs = np.arange(1, len(train_acc) + 1)
-            label = f"{family}-{name[len(family):]}"
-            ax.plot(epochs, [100 * (1 - a) for a in train_acc], "-", color=color, label=f"{label} train")
-            ax.plot(epochs, [100 * (1 - a) for a in test_acc], "--", color=color, label=f"{label} test")
-        ax.set_title("plain networks" if family == "plain" else "residual networks")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel("error (%)")
     fig.tight_layout()
     return fig
 

@@ -114,7 +114,8 @@ def plot_lesion_multiple(result: Mapping[str, object], *, chance: float = 0.1) -
 
 def plot_path_lengths(distributions: Mapping[str, Sequence[float]], *, share: float = 0.95,
                       xlabel: str = "path length k (residual branches on the path)") -> Figure:
-    """Share of paths (or of a gradient model) per path length, one line per network, shortest ``share`` range shaded."""
+    """Share of paths (or of a gradient model) per path length, one line per network, shortest ``share``
+    range shaded."""
     from resnet_course.lessons.lesion import central_lengths
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -168,7 +169,8 @@ def plot_landscape_1d(result: Mapping[str, object], *, title: str = "") -> Figur
 
 
 def plot_landscape_2d(result: Mapping[str, object], *, levels: int = 20) -> Figure:
-    """Contour plots of the loss on the plane of two filter-normalised directions, side by side (Li et al. 2018, Fig. 5).
+    """Contour plots of the loss on the plane of two filter-normalised directions, side by side
+    (Li et al. 2018, Fig. 5).
 
     The contour levels are spaced logarithmically from the smallest to the largest loss over
     all panels, and shared between them: a plain network's loss can grow by orders of
