@@ -19,7 +19,7 @@ def test_gpu_session_runs_every_step_and_packs_results_with_metadata(data_root: 
     env = {**os.environ, "SIZE": "tiny", "OUT": str(tmp_path), "RESNET_COURSE_DATA": str(data_root),
            "PYTHON": os.environ.get("PYTHON", sys.executable)}
     done = subprocess.run(["bash", str(REPO_ROOT / "benchmarks" / "gpu_session.sh")], env=env, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1800)
     log = (tmp_path / "gpu_session.log").read_text()
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:] + log[-3000:]
     for step in ("data", "tta-resnet18", "tta-resnet20", "throughput"):

@@ -52,7 +52,8 @@ def test_the_estimate_scales_measured_steps_to_the_run(monkeypatch) -> None:
         2 * estimate_minutes({"plain20": 10}, images=50_000, batch_size=128, device="cpu"))
 
 
-def test_a_measured_step_takes_time_and_more_work_takes_more() -> None:
-    small = chapter._seconds_per_step("resnet8", 2, 8, torch.device("cpu"), 1)
-    large = chapter._seconds_per_step("resnet8", 64, 32, torch.device("cpu"), 1)
-    assert 0 < small < large
+def test_a_measured_step_is_a_positive_number_of_seconds() -> None:
+    """Measured, not compared: how long steps take depends on the machine and its load (speed lives in benchmarks/)."""
+    for batch_size, image_size in ((2, 8), (16, 32)):
+        seconds = chapter._seconds_per_step("resnet8", batch_size, image_size, torch.device("cpu"), 1)
+        assert isinstance(seconds, float) and 0 < seconds < float("inf")
