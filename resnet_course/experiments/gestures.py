@@ -165,39 +165,77 @@ def run_gestures(
     if steps is not None:
         settings["steps"] = steps
 
+    tuning = _tune_learning_rates(archs, fit_part, val_part, per_class=tune_per_class,
+                                  seeds=list(range(seed, seed + tune_seeds)), settings=settings, progress=progress)
+    jobs = [(arch, strategy, s, size) for s in seed_list for size in sizes for arch in archs
+            for strategy in strategies_for(arch)]
+    leak_jobs = [(sources[0], strategy, s, None) for s in seed_list for strategy in strategies_for(sources[0])]
+    leak_jobs = leak_jobs if leakage else []
+    counter = _Counter(len(jobs) + len(leak_jobs), progress)
+    points = _run_points(jobs, train, test, tuning, settings, counter, "")
+    leaky = _run_points(leak_jobs, own_train, own_test, tuning, settings, counter, "dataset's own split: ")
+
+    meta.update(_settings_meta(
+        train=train, test=test, val_part=val_part, fit_part=fit_part, sources=sources, sizes=sizes,
+        seed_list=seed_list, seed=seed, steps=steps, points=points, batch_size=batch_size, amp=amp, device=device,
+        archs=archs, tuning=tuning, tune_per_class=tune_per_class, tune_seeds=tune_seeds, image_size=image_size,
+        imagenet=imagenet, imagenet_available=imagenet_available, imagenet_reason=imagenet_reason,
+        imagenet_size=imagenet_size))
+    meta["wall_time_s"] = round(time.perf_counter() - start, 1)
+    result = {"meta": meta, "split": _split_record(split, fit_split, own_train, own_test),
+              "tuning": tuning, "points": points, "leakage": {"own_split": leaky}}
+    return write_result(NAME, result, results_dir)
+
+
+def _tune_learning_rates(archs: Sequence[str], fit_part: ImageSet, val_part: ImageSet, *, per_class: int | None,
+                         seeds: list[int], settings: dict[str, Any], progress: bool) -> dict[str, dict[str, Any]]:
+    """Each strategy's learning rate for each source, chosen on the validation sessions (never the test ones)."""
     tuning: dict[str, dict[str, Any]] = {}
     for arch in archs:
         tuning[arch] = {}
         for strategy in strategies_for(arch):
-            tuned = tune_lr(strategy, fit_part, val_part, per_class=tune_per_class,
-                            seeds=list(range(seed, seed + tune_seeds)), arch=arch, **settings)
+            tuned = tune_lr(strategy, fit_part, val_part, per_class=per_class, seeds=seeds, arch=arch, **settings)
             tuning[arch][strategy] = tuned
             _say(progress, f"learning rate of {arch} {strategy}: {tuned['chosen']:g} (validation accuracy by lr: "
                            + ", ".join(f"{lr}: {sum(v) / len(v):.1%}" for lr, v in tuned["val_accuracy"].items())
                            + (f"; grid extended by {tuned['extended']}" if tuned["extended"] else "") + ")")
+    return tuning
 
-    jobs = [(arch, strategy, s, size) for s in seed_list for size in sizes for arch in archs
-            for strategy in strategies_for(arch)]
-    leak_jobs = [(sources[0], strategy, s) for s in seed_list for strategy in strategies_for(sources[0])]
-    leak_jobs = leak_jobs if leakage else []
-    total, done = len(jobs) + len(leak_jobs), 0
-    points: list[dict[str, Any]] = []
-    for arch, strategy, s, size in jobs:
-        _, record = run_point(strategy, train, test, per_class=size, seed=s, lr=tuning[arch][strategy]["chosen"],
-                              arch=arch, **settings)
-        points.append(record)
-        done += 1
-        _say(progress, _point_line(done, total, record, ""))
-    leaky: list[dict[str, Any]] = []
-    for arch, strategy, s in leak_jobs:
-        _, record = run_point(strategy, own_train, own_test, per_class=None, seed=s,
+
+class _Counter:
+    """Counts the experiment's finished runs for its progress lines."""
+
+    def __init__(self, total: int, progress: bool) -> None:
+        self.total, self.done, self.progress = total, 0, progress
+
+    def finished(self, record: dict[str, Any], prefix: str) -> None:
+        self.done += 1
+        _say(self.progress, _point_line(self.done, self.total, record, prefix))
+
+
+def _run_points(jobs: Sequence[tuple[str, str, int, int | None]], train: ImageSet, test: ImageSet,
+                tuning: dict[str, dict[str, Any]], settings: dict[str, Any], counter: _Counter,
+                prefix: str) -> list[dict[str, Any]]:
+    """One learning-curve point per ``(source, strategy, seed, images per class)``, each with its tuned lr."""
+    records = []
+    for arch, strategy, seed, per_class in jobs:
+        _, record = run_point(strategy, train, test, per_class=per_class, seed=seed,
                               lr=tuning[arch][strategy]["chosen"], arch=arch, **settings)
-        leaky.append(record)
-        done += 1
-        _say(progress, _point_line(done, total, record, "dataset's own split: "))
+        records.append(record)
+        counter.finished(record, prefix)
+    return records
 
+
+def _settings_meta(*, train: ImageSet, test: ImageSet, val_part: ImageSet, fit_part: ImageSet,
+                   sources: Sequence[str], sizes: Sequence[int | None], seed_list: list[int], seed: int,
+                   steps: int | None, points: list[dict[str, Any]], batch_size: int, amp: str | bool | None,
+                   device: torch.device, archs: Sequence[str], tuning: dict[str, dict[str, Any]],
+                   tune_per_class: int | None, tune_seeds: int, image_size: int, imagenet: str | None,
+                   imagenet_available: bool, imagenet_reason: str, imagenet_size: int) -> dict[str, Any]:
+    """The result's metadata beyond provenance: the split's sizes, the sizes and seeds, the step budget, the
+    recipe, the learning rates and the ImageNet route's status."""
     example = transfer_config(0.1, batch_size=batch_size, seed=seed, amp=amp)
-    meta.update(
+    return dict(
         description="HandsDataset crops, session-disjoint split: learning curves (test accuracy against training "
                     "images per class) of training from scratch, fine-tuning the course's CIFAR-10 network and "
                     "frozen CIFAR-10 features under a new head; learning rates chosen on validation sessions",
@@ -219,7 +257,3 @@ def run_gestures(
         imagenet={"model": imagenet, "ran": imagenet_available, "status": imagenet_reason,
                   "input_size": imagenet_size},
     )
-    meta["wall_time_s"] = round(time.perf_counter() - start, 1)
-    result = {"meta": meta, "split": _split_record(split, fit_split, own_train, own_test),
-              "tuning": tuning, "points": points, "leakage": {"own_split": leaky}}
-    return write_result(NAME, result, results_dir)
