@@ -120,6 +120,37 @@ def test_time_to_accuracy_counts_epochs_and_uses_the_median_pace() -> None:
     assert minutes_to_accuracy(result, 0.90) == pytest.approx(3 * 50 / 60)
 
 
+REFERENCE = Path(__file__).resolve().parents[2] / "results" / "zoo"
+
+
+@pytest.mark.parametrize("path", sorted(REFERENCE.glob("*.pt")), ids=lambda p: p.stem)
+def test_every_stored_reference_network_is_pinned_in_the_package(path: Path) -> None:
+    """A finished zoo network's weights are read by the chapters: its SHA-256 must be in nn.weights.WEIGHTS."""
+    from resnet_course.nn.weights import WEIGHTS
+
+    pinned = WEIGHTS.get((path.stem, "cifar10"))
+    assert pinned is not None, f"pin {path.name} in resnet_course/nn/weights.py: sha256 {sha256_file(path)}"
+    assert pinned.file == path.name and pinned.sha256 == sha256_file(path)
+    assert json.loads((REFERENCE / f"{path.stem}.json").read_text())["final"]["test_error"] < 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", sorted(REFERENCE.glob("*.pt")), ids=lambda p: p.stem)
+def test_a_stored_network_reproduces_its_recorded_test_error(path: Path, data_root: Path) -> None:
+    """The weights the chapters load, evaluated on all 10,000 test images, give the error their result records."""
+    from resnet_course.data.loaders import TensorLoader
+    from resnet_course.experiments.zoo import cifar10_split, load_zoo_network
+    from resnet_course.training.evaluation import evaluate
+
+    model = load_zoo_network(path.stem)
+    test_set = cifar10_split("test", data_root=data_root)
+    scores = evaluate(model, TensorLoader(test_set, batch_size=500, shuffle=False, augment=False, device="cpu"),
+                      device="cpu", amp="bf16")
+    recorded = json.loads((REFERENCE / f"{path.stem}.json").read_text())["final"]["test_error"]
+    error = 1 - scores["accuracy"]
+    assert abs(error - recorded) <= 0.005, f"{path.stem}: {error:.2%} now, {recorded:.2%} recorded"
+
+
 # ----------------------------------------------------------------------------------------
 # Hardening (issue 13, beyond its list): damaged or replaced files of a zoo run of your own
 # ----------------------------------------------------------------------------------------
@@ -158,40 +189,9 @@ def test_own_zoo_weights_of_another_network_are_refused_in_one_line(tmp_path: Pa
     assert not zoo.load_zoo_network("resnet20", tmp_path).training  # the right file loads, in eval mode
 
 
-REFERENCE = Path(__file__).resolve().parents[2] / "results" / "zoo"
-
-
-@pytest.mark.parametrize("path", sorted(REFERENCE.glob("*.pt")), ids=lambda p: p.stem)
-def test_every_stored_reference_network_is_pinned_in_the_package(path: Path) -> None:
-    """A finished zoo network's weights are read by the chapters: its SHA-256 must be in nn.weights.WEIGHTS."""
-    from resnet_course.nn.weights import WEIGHTS
-
-    pinned = WEIGHTS.get((path.stem, "cifar10"))
-    assert pinned is not None, f"pin {path.name} in resnet_course/nn/weights.py: sha256 {sha256_file(path)}"
-    assert pinned.file == path.name and pinned.sha256 == sha256_file(path)
-    assert json.loads((REFERENCE / f"{path.stem}.json").read_text())["final"]["test_error"] < 0.5
-
-
 # ----------------------------------------------------------------------------------------
 # The book's stored networks (results/zoo/*.pt): they reproduce their records; damage is caught
 # ----------------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("path", sorted(REFERENCE.glob("*.pt")), ids=lambda p: p.stem)
-def test_a_stored_network_reproduces_its_recorded_test_error(path: Path, data_root: Path) -> None:
-    """The weights the chapters load, evaluated on all 10,000 test images, give the error their result records."""
-    from resnet_course.data.loaders import TensorLoader
-    from resnet_course.experiments.zoo import cifar10_split, load_zoo_network
-    from resnet_course.training.evaluation import evaluate
-
-    model = load_zoo_network(path.stem)
-    test_set = cifar10_split("test", data_root=data_root)
-    scores = evaluate(model, TensorLoader(test_set, batch_size=500, shuffle=False, augment=False, device="cpu"),
-                      device="cpu", amp="bf16")
-    recorded = json.loads((REFERENCE / f"{path.stem}.json").read_text())["final"]["test_error"]
-    error = 1 - scores["accuracy"]
-    assert abs(error - recorded) <= 0.005, f"{path.stem}: {error:.2%} now, {recorded:.2%} recorded"
 
 
 def test_a_damaged_or_foreign_stored_file_is_refused_in_one_line(tmp_path: Path, monkeypatch) -> None:
