@@ -76,8 +76,8 @@ def _source(cell: dict[str, Any]) -> str:
 
 
 def chapter_notebooks(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
-    """The chapters in reading order (``NN_slug.ipynb``)."""
-    return sorted(p for p in notebook_dir.glob("[0-9][0-9]_*.ipynb"))
+    """The chapters in reading order (``NN_slug.ipynb``, and ``NNb_slug.ipynb`` for a chapter split off NN)."""
+    return sorted(p for p in notebook_dir.glob("[0-9][0-9]*_*.ipynb") if re.match(r"\d\d[a-z]?_", p.name))
 
 
 def chapter_title(path: Path) -> str:
