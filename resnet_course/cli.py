@@ -392,11 +392,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def check_finished_result(args: argparse.Namespace) -> None:
-    """A finished result (the book's reference, or a long run of yours) is replaced only with ``--overwrite``."""
+    """A finished result (the book's reference, or a long run of yours) is replaced only with ``--overwrite``
+    (or, for the studies of stored networks, added to with ``--extend``)."""
+    from resnet_course.experiments.catalogue import EXPERIMENTS
+
     if args.name == "zoo":
         if args.overwrite:
             raise CommandError("--overwrite does not apply to zoo: finished networks are skipped; move a network's "
                                "results/zoo/<name>.* away to train it again")
+        return
+    if getattr(args, "extend", False):
+        if args.overwrite:
+            raise CommandError("--extend keeps the networks the result holds and --overwrite replaces them: give one")
         return
     path = result_path(args.name, args.results_dir)
     if path.exists() and not args.overwrite:
@@ -405,8 +412,9 @@ def check_finished_result(args: argparse.Namespace) -> None:
             made = f" (made {meta.get('date', '?')[:10]} on {meta.get('device', '?')})"
         except (ValueError, AttributeError):
             made = ""
-        raise CommandError(f"{path} holds a finished run{made}: replace it with --overwrite, or write the new one "
-                           f"elsewhere with --results-dir")
+        extend = "add the networks it lacks with --extend, " if "extend" in EXPERIMENTS[args.name].options else ""
+        raise CommandError(f"{path} holds a finished run{made}: {extend}replace it with --overwrite, or write the new "
+                           f"one elsewhere with --results-dir")
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:

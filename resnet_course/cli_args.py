@@ -164,6 +164,9 @@ def _add_experiment(commands: argparse._SubParsersAction, handlers: Mapping[str,
                                                   "(default: results/)")
     experiment.add_argument("--overwrite", action="store_true",
                             help="replace a finished result of the same name (otherwise refused)")
+    experiment.add_argument("--extend", action="store_true",
+                            help="lesion, landscape: keep the networks the result already holds (same settings, same "
+                                 "zoo files) and add the others")
     experiment.add_argument("--no-progress", action="store_true")
     experiment.set_defaults(run=handlers["experiment"])
 

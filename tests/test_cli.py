@@ -549,7 +549,18 @@ def test_a_finished_experiment_result_is_not_replaced_unless_asked(tmp_path: Pat
     assert main([word.format(folder=tmp_path) for word in argv] + ["--data-root", str(tmp_path / "none")]) == 2
     err = one_line(capsys.readouterr().err)
     assert f"{result} holds a finished run (made 2026-11-23 on NVIDIA H100)" in err
-    assert "--overwrite" in err and flag in err
+    assert "add the networks it lacks with --extend" in err and "--overwrite" in err and flag in err
+    assert result.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["lesion.json"]
+
+
+def test_extend_and_overwrite_together_are_refused(tmp_path: Path, capsys) -> None:
+    """--extend keeps a study's finished networks, --overwrite replaces them: both at once is a one-line error."""
+    result = tmp_path / "lesion.json"
+    result.write_text(json.dumps({"meta": {"date": "2026-11-23T10:00:00", "device": "NVIDIA H100"}, "runs": {}}))
+    before = result.read_bytes()
+    assert main(["experiment", "lesion", "--extend", "--overwrite", "--results-dir", str(tmp_path)]) == 2
+    assert "--extend keeps the networks the result holds and --overwrite replaces them" in one_line(
+        capsys.readouterr().err)
     assert result.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["lesion.json"]
 
 
@@ -596,7 +607,8 @@ def test_a_run_another_train_finished_meanwhile_is_not_overwritten(tiny_run: Pat
     (["experiment", "lesion", "--epochs", "3"], "experiment lesion does not take --epochs"),
     (["experiment", "zoo", "--points", "5", "--sizes", "5"], "experiment zoo does not take --points, --sizes"),
     (["experiment", "gestures", "--only", "resnet20"], "experiment gestures does not take --only"),
-], ids=["lesion-epochs", "zoo-points-sizes", "gestures-only"])
+    (["experiment", "zoo", "--extend"], "experiment zoo does not take --extend"),
+], ids=["lesion-epochs", "zoo-points-sizes", "gestures-only", "zoo-extend"])
 def test_an_option_the_experiment_does_not_read_is_refused(tmp_path: Path, capsys, argv: list[str],
                                                            refused: str) -> None:
     """An option that does nothing (the toy --epochs of a study of stored networks) is a one-line error, before any

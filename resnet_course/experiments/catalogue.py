@@ -70,7 +70,7 @@ def _lesion(options: Options, common: dict[str, Any]) -> Path:
 
     networks = {"networks": options["only"]} if options.get("only") else {}
     return run_lesion(test_subset=options.get("test_subset"), results_dir=options.get("results_dir"),
-                      **networks, **_precision(options), **common)
+                      extend=bool(options.get("extend")), **networks, **_precision(options), **common)
 
 
 def _landscape(options: Options, common: dict[str, Any]) -> Path:
@@ -79,7 +79,8 @@ def _landscape(options: Options, common: dict[str, Any]) -> Path:
     points = options.get("points") or 21
     networks = {"networks": options["only"]} if options.get("only") else {}
     return run_landscape(points_2d=points, points_1d=2 * points - 1, images=options.get("subset") or 1_000,
-                         results_dir=options.get("results_dir"), **networks, **_precision(options), **common)
+                         results_dir=options.get("results_dir"), extend=bool(options.get("extend")), **networks,
+                         **_precision(options), **common)
 
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
@@ -90,9 +91,9 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                            "from CIFAR-10 and frozen features, over sizes and seeds (chapter 6)",
                frozenset({"sizes", "seeds", "steps", "image_size", "batch_size", "sources", "amp"}), _gestures),
     Experiment("lesion", "Veit et al. 2016: delete blocks of the zoo's trained ResNets and plain nets (chapter 7)",
-               frozenset({"only", "test_subset", "amp"}), _lesion),
+               frozenset({"only", "test_subset", "amp", "extend"}), _lesion),
     Experiment("landscape", "Li et al. 2018: filter-normalised loss slices of the zoo's networks (chapter 7)",
-               frozenset({"only", "points", "subset", "amp"}), _landscape),
+               frozenset({"only", "points", "subset", "amp", "extend"}), _landscape),
 )}
 
 

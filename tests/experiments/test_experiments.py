@@ -9,6 +9,7 @@ full runs read ``results/``. Each result must carry the metadata the book prints
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,25 @@ def test_a_named_network_that_is_not_finished_is_a_one_line_error(
     assert code != 0 and len(err.splitlines()) == 1
     assert "resnet56" in err and "experiment zoo --only resnet56" in err
     assert (toy_results / f"{study}.json").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_extend_adds_the_network_a_study_lacks_and_keeps_the_others(toy_results: Path, data_root: Path,
+                                                                       tmp_path: Path) -> None:
+    """A network that joins the zoo later is added to lesion.json with --extend; the others are not measured again."""
+    shutil.copytree(toy_results / "zoo", tmp_path / "zoo")
+    full = _read(toy_results, "lesion")
+    partial = json.loads(json.dumps(full))
+    for table in (partial["runs"], partial["meta"]["networks"], partial["meta"].get("made", {})):
+        table.pop("plain20", None)
+    (tmp_path / "lesion.json").write_text(json.dumps(partial))
+    assert main(["experiment", "lesion", "--extend", "--test-subset", "200", "--device", "cpu",
+                 "--data-root", str(data_root), "--results-dir", str(tmp_path)]) == 0
+    extended = _read(tmp_path, "lesion")
+    assert list(extended["runs"]) == ["resnet20", "plain20"]
+    assert extended["runs"]["resnet20"] == full["runs"]["resnet20"]  # kept, not measured again
+    assert extended["meta"]["made"]["resnet20"] == full["meta"]["made"]["resnet20"]
+    assert extended["runs"]["plain20"]["baseline"] == full["runs"]["plain20"]["baseline"]  # the same network
 
 
 def test_a_study_with_no_finished_network_at_all_is_an_error(tmp_path: Path) -> None:
