@@ -3,6 +3,8 @@
     python benchmarks/time_to_accuracy.py --model resnet18_cifar              # target 94.00%, at most 20 epochs
     python benchmarks/time_to_accuracy.py --model resnet20                    # target 91.25%, at most 60 epochs
     python benchmarks/time_to_accuracy.py --model resnet20 --compile reduce-overhead   # with CUDA graphs
+    python benchmarks/time_to_accuracy.py --model resnet20 --device cpu --target 0.90 --epochs 40 \
+        --amp bf16 --channels-last on                                          # a CPU: bf16 is about 2x float32
 
 The learning-rate schedule spans ``--epochs``; training stops after the first epoch whose
 test accuracy (with flip test-time augmentation, as the recipe says) reaches ``--target``.
@@ -46,6 +48,10 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--compile", choices=("auto", "off", *COMPILE_MODES), default="auto",
                         help="torch.compile mode (default: the recipe's, i.e. 'default' on CUDA, off on CPU)")
+    parser.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
+                        help="autocast (default: the recipe's, i.e. bf16 on a GPU, float32 on a CPU)")
+    parser.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
+                        help="channels-last memory format (default: the recipe's, i.e. on a GPU only)")
     parser.add_argument("--no-tta", action="store_true", help="evaluate without flip test-time augmentation")
     parser.add_argument("--subset", type=int, help="training images (default: all 50,000)")
     parser.add_argument("--test-subset", type=int, help="test images (default: all 10,000)")
@@ -63,6 +69,10 @@ def main() -> None:
     overrides = {}
     if args.compile != "auto":
         overrides["compile"] = False if args.compile == "off" else args.compile
+    if args.amp != "auto":
+        overrides["amp"] = False if args.amp == "off" else args.amp
+    if args.channels_last != "auto":
+        overrides["channels_last"] = args.channels_last == "on"
     if args.no_tta:
         overrides["tta_flip"] = False
     load_before = os.getloadavg()  # a shared machine's other work shows up in every timing

@@ -75,6 +75,10 @@ WEIGHTS: dict[tuple[str, str], Weights] = {
         "plain20.pt", "069b7c75d7598fc666fb045b8b6f00283c6f00f6cc3b098892f29944b63e0d17",
         {"recipe": "zoo", "result": "results/zoo/plain20.json", "data": "CIFAR-10 (JPEG copy)", "num_classes": 10},
     ),
+    ("resnet56", "cifar10"): Weights(
+        "resnet56.pt", "408488172b49cb40206217481a9e001cd7432d2b1e0179aceba202e3f3ef9755",
+        {"recipe": "zoo", "result": "results/zoo/resnet56.json", "data": "CIFAR-10 (JPEG copy)", "num_classes": 10},
+    ),
 }
 
 
