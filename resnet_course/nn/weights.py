@@ -79,6 +79,10 @@ WEIGHTS: dict[tuple[str, str], Weights] = {
         "resnet56.pt", "408488172b49cb40206217481a9e001cd7432d2b1e0179aceba202e3f3ef9755",
         {"recipe": "zoo", "result": "results/zoo/resnet56.json", "data": "CIFAR-10 (JPEG copy)", "num_classes": 10},
     ),
+    ("plain56", "cifar10"): Weights(
+        "plain56.pt", "32ce30288f90781081b5ce3e5d69f2b79f90b0bdbf2f83ee704364da3f5657c2",
+        {"recipe": "zoo", "result": "results/zoo/plain56.json", "data": "CIFAR-10 (JPEG copy)", "num_classes": 10},
+    ),
 }
 
 
