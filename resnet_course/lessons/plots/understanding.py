@@ -54,7 +54,8 @@ def plot_lesion(result: Mapping[str, object], *, chance: float = 0.1) -> Figure:
     runs = _runs(result)
     archs = list(runs)
     blocks = list(runs[archs[0]]["blocks"])  # type: ignore[index]
-    fig, ax = plt.subplots(figsize=(8, 3.4))
+    many = len(blocks) > 10  # a 56-layer network has 25 deletable blocks: wider, labels upright
+    fig, ax = plt.subplots(figsize=(10, 3.8) if many else (8, 3.4))
     width = 0.8 / max(len(archs), 1)
     x = np.arange(len(blocks))
     for i, arch in enumerate(archs):
@@ -66,7 +67,7 @@ def plot_lesion(result: Mapping[str, object], *, chance: float = 0.1) -> Figure:
         ax.axhline(100 * run["baseline"], color=color, ls="--", lw=1.2,  # type: ignore[index]
                    label=f"{network_label(arch)} intact")
     ax.axhline(100 * chance, color="grey", ls=":", lw=1.2, label="chance")
-    ax.set_xticks(x, blocks)
+    ax.set_xticks(x, blocks, rotation=90 if many else 0, fontsize=8 if many else None)
     ax.set_xlabel("deleted block")
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
