@@ -14,7 +14,6 @@ An existing file with other settings is an error that says what differs.
 
 from __future__ import annotations
 
-import datetime as _dt
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 import torch
 
-from resnet_course.experiments.provenance import device_name, git_commit, run_metadata
+from resnet_course.experiments.provenance import run_metadata
 from resnet_course.experiments.results import load_result, result_path, write_result
 
 __all__ = ["StudySettingsError", "describe_networks", "kept_runs", "run_study"]
@@ -93,15 +92,15 @@ def run_study(study: str, description: str, settings: dict[str, Any], networks: 
         start = time.perf_counter()
         runs[name] = measure(name)
         known[name] = dict(sources[name])
-        made[name] = {"commit": git_commit(), "device": device_name(device),
-                      "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        stamp = run_metadata(device)  # this network's commit, device and date: the meta block's own
+        made[name] = {"commit": stamp["commit"], "device": stamp["device"], "date": stamp["date"],
                       "wall_time_s": round(time.perf_counter() - start, 1)}
         print(summary(name, runs[name]), flush=True)
         names = [n for n in order if n in runs] + [n for n in runs if n not in order]
         seconds = shared_seconds + sum(entry["wall_time_s"] or 0.0 for entry in made.values())
-        meta = run_metadata(device, experiment=study, description=description, **settings,
-                            networks={n: known[n] for n in names}, made={n: made[n] for n in names},
-                            skipped=[n for n in skipped if n not in runs], wall_time_s=round(seconds, 1))
+        meta = {**stamp, "experiment": study, "description": description, **settings,
+                "networks": {n: known[n] for n in names}, "made": {n: made[n] for n in names},
+                "skipped": [n for n in skipped if n not in runs], "wall_time_s": round(seconds, 1)}
         write_result(study, {"meta": meta, "runs": {n: runs[n] for n in names}}, results_dir)
     if not todo:
         print(f"nothing to measure: {path} already holds {', '.join(networks)}", flush=True)
