@@ -3,8 +3,8 @@
     python benchmarks/time_to_accuracy.py --model resnet18_cifar              # target 94.00%, at most 20 epochs
     python benchmarks/time_to_accuracy.py --model resnet20                    # target 91.25%, at most 60 epochs
     python benchmarks/time_to_accuracy.py --model resnet20 --compile reduce-overhead   # with CUDA graphs
-    python benchmarks/time_to_accuracy.py --model resnet20 --device cpu --target 0.90 --epochs 40 \
-        --amp bf16 --channels-last on                                          # a CPU: bf16 is about 2x float32
+    python benchmarks/time_to_accuracy.py --model resnet20 --device cpu --target 0.90 --epochs 60 \
+        --amp bf16 --channels-last on --batch-size 128 --lr 0.1               # a CPU: bf16 is about 2x float32
 
 The learning-rate schedule spans ``--epochs``; training stops after the first epoch whose
 test accuracy (with flip test-time augmentation, as the recipe says) reaches ``--target``.
@@ -52,6 +52,9 @@ def main() -> None:
                         help="autocast (default: the recipe's, i.e. bf16 on a GPU, float32 on a CPU)")
     parser.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
                         help="channels-last memory format (default: the recipe's, i.e. on a GPU only)")
+    parser.add_argument("--batch-size", type=int,
+                        help="replaces the recipe's batch size (scale --lr with it: the fast recipe's 0.4 is for 512)")
+    parser.add_argument("--lr", type=float, help="replaces the recipe's peak learning rate")
     parser.add_argument("--no-tta", action="store_true", help="evaluate without flip test-time augmentation")
     parser.add_argument("--subset", type=int, help="training images (default: all 50,000)")
     parser.add_argument("--test-subset", type=int, help="test images (default: all 10,000)")
@@ -73,17 +76,22 @@ def main() -> None:
         overrides["amp"] = False if args.amp == "off" else args.amp
     if args.channels_last != "auto":
         overrides["channels_last"] = args.channels_last == "on"
+    if args.lr is not None:
+        overrides["lr"] = args.lr
     if args.no_tta:
         overrides["tta_flip"] = False
     load_before = os.getloadavg()  # a shared machine's other work shows up in every timing
-    result = time_to_accuracy(args.model, target=target, epochs=args.epochs or default_epochs,
-                              recipe=recipe_name(args.recipe),
-                              device=args.device, data_root=args.data_root, subset=args.subset,
-                              test_subset=args.test_subset, seed=args.seed, progress=not args.no_progress,
-                              **overrides)
+    try:
+        result = time_to_accuracy(args.model, target=target, epochs=args.epochs or default_epochs,
+                                  recipe=recipe_name(args.recipe),
+                                  device=args.device, data_root=args.data_root, subset=args.subset,
+                                  test_subset=args.test_subset, seed=args.seed, progress=not args.no_progress,
+                                  batch_size=args.batch_size, **overrides)
+    except ValueError as error:  # too few images for one batch, a bad setting: one line, nothing written
+        parser.exit(2, f"time_to_accuracy.py: error: {error}\n")
     meta = run_metadata(args.device, load_average={"before": load_before, "after": os.getloadavg()},
                         model=args.model, recipe=recipe_name(args.recipe), target=target,
-                        max_epochs=result.max_epochs, batch_size=recipe.batch_size, data_variant=result.data_variant,
+                        max_epochs=result.max_epochs, batch_size=result.batch_size, data_variant=result.data_variant,
                         train_images=result.train_images, test_images=result.test_images, seed=args.seed,
                         fit_settings=result.fit_settings)
     print(format_time_to_accuracy(result))

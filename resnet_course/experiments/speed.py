@@ -176,9 +176,15 @@ def training_flops_per_image(model: nn.Module, image_size: tuple[int, int, int] 
 
 
 def _cycle(loader: Iterable) -> Iterator:
-    """Batches of ``loader``, epoch after epoch."""
+    """Batches of ``loader``, epoch after epoch; an epoch without a batch raises ``ValueError``
+    (else this would loop for ever)."""
     while True:
-        yield from loader
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError("the training loader gives no batch: use more images than one batch")
 
 
 class _Steps:
@@ -365,6 +371,7 @@ class TimeToAccuracy:
     peak_flops: dict[str, float]
     fraction_of_peak: float
     fit_settings: dict[str, Any]
+    batch_size: int
     data_variant: str
     train_images: int
     test_images: int
@@ -384,6 +391,7 @@ def time_to_accuracy(
     seed: int = 0,
     progress: bool = True,
     warmup_steps: int = WARMUP_STEPS,
+    batch_size: Optional[int] = None,
     **overrides: Any,
 ) -> TimeToAccuracy:
     """Train ``model_name`` on CIFAR-10 with ``recipe`` until the test accuracy reaches ``target``.
@@ -393,17 +401,25 @@ def time_to_accuracy(
     ``target``, or after ``epochs``. Before the timed run, the same model trains
     ``warmup_steps`` steps and evaluates once on a second loader (compiling everything the
     timed run will run), then gets its initial weights back. ``overrides`` change recipe
-    settings (``compile="reduce-overhead"``, ``amp=False`` …); ``subset`` and
-    ``test_subset`` shrink the data (for a quick check that the script works).
+    settings (``compile="reduce-overhead"``, ``amp=False``, ``lr=0.1`` …); ``batch_size``
+    replaces the recipe's (with ``lr`` scaled by the caller); ``subset`` and ``test_subset``
+    shrink the data (for a quick check that the script works). Fewer training images than
+    one full batch raise ``ValueError``.
     """
     device = resolve_device(device)
     chosen = get_recipe(recipe)
+    if batch_size is not None:
+        chosen = chosen.replace(batch_size=batch_size)
     kwargs = chosen.fit_kwargs(**{"epochs": epochs or chosen.epochs, **overrides})
     train_set, test_set = load_cifar10("train", data_root), load_cifar10("test", data_root)
     if subset is not None and subset < len(train_set):
         train_set = train_set.subset(subset, seed=seed)
     if test_subset is not None and test_subset < len(test_set):
         test_set = test_set.subset(test_subset, seed=seed)
+    if chosen.drop_last and len(train_set) < chosen.batch_size:
+        raise ValueError(f"{len(train_set)} training images make no full batch of {chosen.batch_size} "
+                         f"(the {recipe_name(recipe)!r} recipe drops partial batches): use at least "
+                         f"{chosen.batch_size} images or a smaller batch size")
     channels_last = kwargs["channels_last"] if kwargs["channels_last"] is not None else device.type == "cuda"
 
     def train_loader(loader_seed: int) -> TensorLoader:
@@ -435,7 +451,7 @@ def time_to_accuracy(
         val_acc=list(history.val_acc),
         train_seconds_cumulative=cumulative, images_per_sec=images_per_sec, flops_per_image=flops_per_image,
         peak_flops=peak, fraction_of_peak=images_per_sec * flops_per_image / peak["bfloat16"],
-        fit_settings=dict(kwargs), data_variant=train_set.variant,
+        fit_settings=dict(kwargs), batch_size=chosen.batch_size, data_variant=train_set.variant,
         train_images=len(train_set), test_images=len(test_set), history=history.to_dict(),
     )
 

@@ -26,6 +26,7 @@ from resnet_course.cli import build_parser, main, train_config
 from resnet_course.experiments.speed import (
     ThroughputReport,
     ThroughputRow,
+    _cycle,
     format_table,
     format_time_to_accuracy,
     time_to_accuracy,
@@ -347,3 +348,22 @@ def test_time_to_accuracy_runs_end_to_end(data_root: Path) -> None:
     assert result.train_seconds > 0 and result.warmup_seconds > 0 and 0 < result.fraction_of_peak
     assert result.fit_settings["tta_flip"] is True and result.recipe == "fast"
     assert "did NOT reach 100.00%" in format_time_to_accuracy(result)
+
+
+def test_time_to_accuracy_refuses_fewer_images_than_one_full_batch(data_root: Path) -> None:
+    # the fast recipe drops partial batches: 256 images at batch 512 would give no step at all
+    with pytest.raises(ValueError, match="256 training images make no full batch of 512"):
+        time_to_accuracy("resnet8", target=1.0, epochs=1, device="cpu", data_root=data_root, subset=256,
+                         test_subset=100, progress=False, warmup_steps=1)
+
+
+def test_time_to_accuracy_takes_another_batch_size_and_records_it(data_root: Path) -> None:
+    result = time_to_accuracy("resnet8", target=1.0, epochs=1, device="cpu", data_root=data_root, subset=256,
+                              test_subset=100, progress=False, warmup_steps=1, batch_size=128, lr=0.1)
+    assert result.batch_size == 128 and result.fit_settings["lr"] == 0.1
+    assert result.history["images_per_sec"] and len(result.val_acc) == 1
+
+
+def test_cycling_an_empty_loader_raises_instead_of_looping_for_ever() -> None:
+    with pytest.raises(ValueError, match="gives no batch"):
+        next(_cycle([]))
