@@ -15,7 +15,8 @@ from typing import Any, Sequence
 from resnet_course.locations import results_dir as default_results_dir
 from resnet_course.training.checkpoint import atomic_write
 
-__all__ = ["PROVENANCE_KEYS", "describe_meta", "load_result", "result_path", "write_result"]
+__all__ = ["BENCHMARK_SCRIPTS", "PROVENANCE_KEYS", "describe_meta", "load_result", "producing_command", "result_path",
+           "write_result"]
 
 PROVENANCE_KEYS = ("device", "data_variant", "train_images", "test_images", "epochs", "recipe", "schedule",
                    "warmup_epochs", "precision", "seed", "wall_time_s", "commit", "date")
@@ -39,10 +40,23 @@ def write_result(name: str, result: dict[str, Any], results_dir: str | Path | No
     return path
 
 
+# The results the benchmarks write (``<benchmark>_<device>_<model>.json``) and the script that writes each.
+BENCHMARK_SCRIPTS = {"throughput": "python benchmarks/throughput.py",
+                     "time_to_accuracy": "python benchmarks/time_to_accuracy.py"}
+
+
+def producing_command(name: str) -> str:
+    """The command that writes result ``name``: a benchmark script or ``resnet-course experiment``."""
+    for prefix, script in BENCHMARK_SCRIPTS.items():
+        if name.startswith(prefix + "_"):
+            return script
+    return f"resnet-course experiment {name.split('/')[0]}"
+
+
 def load_result(name: str, results_dir: str | Path | None = None) -> dict[str, Any]:
     """Read ``<results_dir>/<name>.json``; a missing or damaged file says which command produces it."""
     path = result_path(name, results_dir)
-    command = f"resnet-course experiment {name.split('/')[0]}"
+    command = producing_command(name)
     if not path.is_file():
         raise FileNotFoundError(f"no reference result {path}; produce it with '{command}'")
     try:

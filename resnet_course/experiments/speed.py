@@ -34,7 +34,7 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Union
+from typing import Any, Iterable, Iterator, Mapping, Optional, Union
 
 import torch
 from torch import nn
@@ -50,9 +50,10 @@ from resnet_course.training.recipes import get_recipe, recipe_name
 from resnet_course.training.runtime import resolve_compile, resolve_device, synchronize
 
 __all__ = [
-    "BASELINE", "device_tag", "EVAL_BATCH_SIZE", "format_table", "format_time_to_accuracy", "measure_matmul_flops",
-    "TENSOR", "throughput_comparison", "ThroughputReport", "ThroughputRow", "time_to_accuracy", "TimeToAccuracy",
-    "training_flops_per_image", "Trick", "TRICKS", "usual_training_steps", "WARMUP_STEPS"
+    "BASELINE", "device_tag", "epoch_seconds", "EVAL_BATCH_SIZE", "format_table", "format_time_to_accuracy",
+    "measure_matmul_flops", "reached_target", "TENSOR", "throughput_comparison", "ThroughputReport", "ThroughputRow",
+    "time_to_accuracy", "TimeToAccuracy", "training_flops_per_image", "Trick", "TRICKS", "usual_training_steps",
+    "WARMUP_STEPS",
 ]
 
 
@@ -469,6 +470,23 @@ def _warm_up(model: nn.Module, steps: Any, test_loader: TensorLoader, *, device:
     seconds = time.perf_counter() - start
     model.load_state_dict(initial)
     return seconds
+
+
+def reached_target(stored: Mapping[str, Any], target: float) -> tuple[int, float] | None:
+    """From a stored time-to-accuracy result (``{"meta": …, "result": …}`` as the benchmark writes it):
+    the first epoch whose test accuracy reached ``target`` and the minutes of training up to its end
+    (the run's own training seconds, evaluation and warm-up excluded); ``None`` if no epoch did."""
+    run = stored["result"]
+    for epoch, (accuracy, seconds) in enumerate(zip(run["val_acc"], run["train_seconds_cumulative"]), start=1):
+        if accuracy >= target:
+            return epoch, seconds / 60
+    return None
+
+
+def epoch_seconds(stored: Mapping[str, Any]) -> list[float]:
+    """The training seconds of each epoch of a stored time-to-accuracy result (evaluation excluded)."""
+    cumulative = stored["result"]["train_seconds_cumulative"]
+    return [b - a for a, b in zip([0.0, *cumulative], cumulative)]
 
 
 def format_time_to_accuracy(result: TimeToAccuracy) -> str:

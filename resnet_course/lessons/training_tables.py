@@ -5,7 +5,8 @@
 - :func:`table6_rows`, :func:`format_table6` — He et al. 2015, Table 6 beside the zoo's ResNets
   (test error with a single view, as the paper tests, and with flip test-time augmentation);
 - :func:`target_verdict` — does a network reach a test-accuracy target, and how far is it
-  from the paper's number;
+  from the paper's number; :func:`benchmark_target_verdict` the same for a run of
+  ``benchmarks/time_to_accuracy.py`` (``results/time_to_accuracy_<device>_<model>.json``);
 - :func:`schedule_steps` — how many SGD steps a run made, against the paper's 64k;
 - :func:`trick_gains`, :func:`format_trick_gains`, :func:`speedup` — the CPU throughput table
   trick by trick (``results/throughput_<device>_<model>.json``): what each trick bought over the
@@ -13,6 +14,8 @@
 - :func:`time_to_accuracy_rows`, :func:`format_time_to_accuracy` — epochs to a test accuracy and
   the minutes they take at the run's median pace (:func:`~resnet_course.experiments.zoo.
   median_epoch_seconds`: a slowed-down epoch says nothing about the network);
+  :func:`benchmark_time_to_accuracy_row` the same row for a time-to-accuracy benchmark run, with
+  the minutes the run itself trained;
 - :func:`measure_images_per_second` — a few training steps timed by ``fit`` on the reader's
   machine, with the speed switches given (chapter 5b compares float32 and bf16 with it).
 
@@ -25,6 +28,7 @@ errors are fractions (0.867 is 86.7 %).
 from __future__ import annotations
 
 import math
+import statistics
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +36,7 @@ from typing import Any
 
 import torch
 
+from resnet_course.experiments.speed import epoch_seconds, reached_target
 from resnet_course.experiments.zoo import PAPER_TABLE6, epochs_to_accuracy, median_epoch_seconds
 from resnet_course.lessons.labels import network_label
 from resnet_course.lessons.verdicts import TABLE6_DEPTHS
@@ -45,8 +50,11 @@ __all__ = [
     "ScheduleSteps",
     "Table6Row",
     "TargetVerdict",
+    "BenchmarkVerdict",
     "TimeToAccuracyRow",
     "TrickGain",
+    "benchmark_target_verdict",
+    "benchmark_time_to_accuracy_row",
     "format_table6",
     "format_time_to_accuracy",
     "format_trick_gains",
@@ -208,6 +216,54 @@ def target_verdict(name: str, result: Mapping[str, Any], target: float = 0.90) -
     return TargetVerdict(name, accuracy, tta, target, paper, reached, reached_tta, sentence)
 
 
+@dataclass(frozen=True)
+class BenchmarkVerdict:
+    """Does a time-to-accuracy benchmark run reach ``target``, after how many epochs and minutes?"""
+
+    network: str
+    accuracy: float  # the best epoch's test accuracy, as the run evaluated it (flip TTA if ``tta``)
+    tta: bool
+    epochs: int  # epochs trained (the run stops at the first epoch that reaches its own target)
+    max_epochs: int  # the epochs its learning-rate schedule spans
+    to_target: tuple[int, float] | None  # (epoch, minutes of training) when ``target`` was first reached
+    target: float
+    paper_accuracy: float
+    sentence: str
+
+    def __str__(self) -> str:
+        return self.sentence
+
+
+def benchmark_target_verdict(stored: Mapping[str, Any], target: float = 0.90) -> BenchmarkVerdict:
+    """Whether the run of ``benchmarks/time_to_accuracy.py`` in ``stored`` reached ``target`` test accuracy.
+
+    The sentence names the recipe, batch size, schedule length and device, says whether the
+    accuracy is with flip TTA, and gives the distance to the paper's single-view accuracy
+    (one minus He et al. 2015, Table 6's error).
+    """
+    run, meta = stored["result"], stored["meta"]
+    name, accuracies = run["model"], [float(a) for a in run["val_acc"]]
+    tta = bool(run["fit_settings"].get("tta_flip"))
+    best = max(accuracies)
+    paper = 1 - PAPER_TABLE6[name]["error"] / 100
+    hit = reached_target(stored, target)
+    label, view = network_label(name), "with flip TTA" if tta else "with a single view"
+    how = (f"the {run['recipe']} recipe at batch {run['batch_size']} and peak lr {run['fit_settings']['lr']:g}, "
+           f"a {run['max_epochs']}-epoch schedule, on {meta['device']}")
+    if hit is None:
+        where = (f"reaches at best {_pct(best)} test accuracy {view} in its {run['epochs']} epochs: "
+                 f"below the {_pct(target, 0)} target")
+    else:
+        where = (f"reaches {_pct(accuracies[hit[0] - 1])} test accuracy {view} after {hit[0]} of "
+                 f"{run['max_epochs']} epochs, {hit[1]:.0f} minutes of training: at or above the "
+                 f"{_pct(target, 0)} target")
+    gap = 100 * (paper - best)
+    versus = (f"{gap:.2f} points below" if gap > 0 else f"{-gap:.2f} points above" if gap < 0 else "level with")
+    compared = " (which tests a single view)" if tta else ""
+    sentence = f"{label} trained with {how}, {where}; its best epoch is {versus} the paper's {_pct(paper)}{compared}."
+    return BenchmarkVerdict(name, best, tta, int(run["epochs"]), int(run["max_epochs"]), hit, target, paper, sentence)
+
+
 # --------------------------------------------------------------------------- SGD steps
 
 
@@ -310,7 +366,8 @@ def speedup(throughput: Mapping[str, Any], method: str, over: str) -> float:
 
 @dataclass(frozen=True)
 class TimeToAccuracyRow:
-    """Epochs and minutes (at the median pace) to each target test accuracy of one zoo run."""
+    """Epochs and minutes to each target test accuracy of one run: a zoo run's at its median pace
+    (:func:`time_to_accuracy_rows`), a benchmark run's as it trained (:func:`benchmark_time_to_accuracy_row`)."""
 
     name: str
     epochs: int
@@ -319,6 +376,7 @@ class TimeToAccuracyRow:
     median_epoch_s: float
     images_per_sec: float  # at the median epoch's pace
     to_target: dict[float, tuple[int, float] | None]  # target -> (epochs, minutes), or None if never reached
+    pace: str = "at its median pace"  # how the minutes were counted
 
 
 def time_to_accuracy_rows(zoo: Mapping[str, Mapping[str, Any]],
@@ -335,6 +393,17 @@ def time_to_accuracy_rows(zoo: Mapping[str, Mapping[str, Any]],
         rows.append(TimeToAccuracyRow(name, len(accuracy), float(accuracy[-1]), float(max(accuracy)), seconds,
                                       result["meta"]["train_images"] / seconds, reached))
     return rows
+
+
+def benchmark_time_to_accuracy_row(stored: Mapping[str, Any],
+                                   targets: Sequence[float] = (0.85, 0.90)) -> TimeToAccuracyRow:
+    """A time-to-accuracy benchmark run as a :class:`TimeToAccuracyRow`: epochs to each target and the
+    minutes of training they took (the run's own training seconds up to that epoch, evaluation excluded)."""
+    run = stored["result"]
+    accuracy, median = run["val_acc"], statistics.median(epoch_seconds(stored))
+    reached = {target: reached_target(stored, target) for target in targets}
+    return TimeToAccuracyRow(run["model"], len(accuracy), float(accuracy[-1]), float(max(accuracy)), median,
+                             run["train_images"] / median, reached, pace="of its own training")
 
 
 def format_time_to_accuracy(rows: Sequence[TimeToAccuracyRow]) -> str:
@@ -357,17 +426,19 @@ def time_to_accuracy_report(row: TimeToAccuracyRow, result: Mapping[str, Any],
                             throughput: Mapping[str, Any]) -> str:
     """One network's time to each target, its pace, and the usual script's rate on the same CPU.
 
-    ``row`` is the network's :class:`TimeToAccuracyRow`, ``result`` its zoo result and
-    ``throughput`` a throughput result whose first row is the usual training script. Where a
-    target was reached, the report adds what the same epochs take at the usual script's rate.
+    ``row`` is the network's :class:`TimeToAccuracyRow`, ``result`` its zoo result (or a stored
+    time-to-accuracy benchmark run) and ``throughput`` a throughput result whose first row is the
+    usual training script. Where a target was reached, the report adds what the same epochs take
+    at the usual script's rate.
     """
     label = network_label(row.name)
     lines = []
     for target, hit in row.to_target.items():
         lines.append(f"{label} to {_pct(target, 0)} test accuracy: " + (
             f"not reached in its {row.epochs} epochs (best {_pct(row.best_accuracy)})" if hit is None
-            else f"{hit[0]} epochs, {hit[1]:.1f} minutes at its median pace"))
-    rates = result["history"]["images_per_sec"]
+            else f"{hit[0]} epochs, {hit[1]:.1f} minutes {row.pace}"))
+    history = result["result"]["history"] if "result" in result else result["history"]
+    rates = history["images_per_sec"]
     images = result["meta"]["train_images"]
     lines.append(f"its median pace: {row.median_epoch_s:.1f} s per epoch of {images:,} images, "
                  f"{row.images_per_sec:.0f} images/s; its epochs ran at {min(rates):.0f} to {max(rates):.0f} images/s")

@@ -83,6 +83,11 @@ def test_a_zoo_network_holds_every_epoch_and_its_finals(path: Path) -> None:
 def test_missing_result_says_how_to_make_it(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="resnet-course experiment lesion"):
         load_result("lesion", tmp_path)
+    # a benchmark's result names its script, not an experiment that does not exist
+    with pytest.raises(FileNotFoundError, match="benchmarks/time_to_accuracy.py"):
+        load_result("time_to_accuracy_cpu_resnet20", tmp_path)
+    with pytest.raises(FileNotFoundError, match="benchmarks/throughput.py"):
+        load_result("throughput_cpu_resnet20", tmp_path)
 
 
 # ----------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import torch
 
 from resnet_course.experiments.zoo import PAPER_TABLE6
 from resnet_course.lessons.training_tables import (
+    benchmark_target_verdict,
+    benchmark_time_to_accuracy_row,
     format_table6,
     format_time_to_accuracy,
     format_trick_gains,
@@ -160,3 +162,42 @@ def test_measure_images_per_second_trains_a_few_steps_and_keeps_the_random_state
     torch.manual_seed(3)
     rate = measure_images_per_second("resnet20", data, "cpu", batch_size=16, steps=2, warmup=1)
     assert rate > 0 and torch.equal(torch.rand(2), expected)
+
+
+def _benchmark_result(val_acc=(0.5, 0.86, 0.905), seconds=(60.0, 70.0, 50.0), max_epochs=60, tta=True):
+    """A stored run of benchmarks/time_to_accuracy.py: its meta block and the TimeToAccuracy fields read here."""
+    cumulative = [sum(seconds[: i + 1]) for i in range(len(seconds))]
+    return {"meta": {"device": "CPU x86_64 (2 threads)", "train_images": 50_000},
+            "result": {"model": "resnet20", "recipe": "fast", "batch_size": 128, "max_epochs": max_epochs,
+                       "epochs": len(val_acc), "val_acc": list(val_acc), "train_seconds_cumulative": cumulative,
+                       "train_seconds": cumulative[-1], "train_images": 50_000,
+                       "fit_settings": {"lr": 0.1, "tta_flip": tta},
+                       "history": {"images_per_sec": [50_000 / s for s in seconds]}}}
+
+
+def test_benchmark_verdict_says_when_the_target_was_reached_and_with_which_view():
+    verdict = benchmark_target_verdict(_benchmark_result(), target=0.90)
+    assert verdict.to_target == (3, pytest.approx(3.0)) and verdict.tta  # 60 + 70 + 50 s of training
+    text = str(verdict)
+    assert "fast recipe at batch 128 and peak lr 0.1, a 60-epoch schedule, on CPU x86_64 (2 threads)" in text
+    assert "reaches 90.50 % test accuracy with flip TTA after 3 of 60 epochs, 3 minutes of training" in text
+    assert "at or above the 90 % target" in text
+    assert "0.75 points below the paper's 91.25 % (which tests a single view)" in text
+
+
+def test_benchmark_verdict_says_below_the_target_with_the_best_epoch():
+    verdict = benchmark_target_verdict(_benchmark_result(val_acc=(0.5, 0.89, 0.88), tta=False), target=0.90)
+    assert verdict.to_target is None and verdict.accuracy == pytest.approx(0.89)
+    text = str(verdict)
+    assert "reaches at best 89.00 % test accuracy with a single view in its 3 epochs: below the 90 % target" in text
+    assert "2.25 points below the paper's 91.25 %." in text and "at or above" not in text
+
+
+def test_benchmark_row_counts_the_minutes_the_run_trained_not_a_median_pace():
+    stored = _benchmark_result()
+    row = benchmark_time_to_accuracy_row(stored, targets=(0.85, 0.90, 0.95))
+    assert row.median_epoch_s == pytest.approx(60.0)
+    assert row.to_target[0.85] == (2, pytest.approx(130 / 60)) and row.to_target[0.95] is None
+    text = time_to_accuracy_report(row, stored, {"rows": [{"method": "usual", "images_per_sec": 500.0}]})
+    assert "ResNet-20 to 85 % test accuracy: 2 epochs, 2.2 minutes of its own training" in text
+    assert "the 2 epochs to 85 % would take 3.3 minutes" in text  # 2 × 50,000 images at 500 per second
