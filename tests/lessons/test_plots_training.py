@@ -107,3 +107,12 @@ def test_plot_time_to_accuracy_plots_percentages_against_epochs_and_the_targets(
         assert ax.get_xlabel() == "epoch"
     assert [t.get_text() for t in left.get_legend().get_texts()] == ["ResNet-20", "plain-56"]
     assert [t.get_text() for t in right.texts] == ["85 %", "paper"]
+
+
+def test_plot_time_to_accuracy_takes_other_legend_labels_and_keeps_the_colours():
+    curves = {"resnet20": [0.5, 0.7], "another run": [0.4, 0.6]}
+    fig = plots.plot_time_to_accuracy(curves, labels={"resnet20": "ResNet-20, zoo recipe"})
+    left = fig.axes[0]
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["ResNet-20, zoo recipe", "another run"]
+    resnet, other = left.get_lines()[:2]
+    assert resnet.get_color() != other.get_color()  # the ResNet blue, the unknown run grey

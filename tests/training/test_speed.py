@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from conftest import REPO_ROOT
 from resnet_course.budget import FULL, QUICK
 from resnet_course.cli import build_parser, main, train_config
 from resnet_course.experiments.speed import (
@@ -367,3 +368,19 @@ def test_time_to_accuracy_takes_another_batch_size_and_records_it(data_root: Pat
 def test_cycling_an_empty_loader_raises_instead_of_looping_for_ever() -> None:
     with pytest.raises(ValueError, match="gives no batch"):
         next(_cycle([]))
+
+
+def test_the_benchmark_script_says_so_in_one_line_and_writes_nothing(data_root: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "tta.json"
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "time_to_accuracy.py"), "--model", "resnet8",
+                           "--device", "cpu", "--target", "0.5", "--subset", "256", "--test-subset", "100",
+                           "--data-root", str(data_root), "--json", str(out), "--no-progress"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "time_to_accuracy.py: error: 256 training images make no full batch of 512 (the 'fast' recipe drops "
+        "partial batches): use at least 512 images or a smaller batch size"]
+    assert not out.exists()

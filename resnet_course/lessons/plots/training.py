@@ -164,15 +164,17 @@ def _family_and_depth(name: str) -> tuple[str, int | None]:
 
 
 def plot_time_to_accuracy(curves: Mapping[str, Sequence[float]], *, targets: Mapping[str, float] | None = None,
-                          title: str = "") -> Figure:
+                          title: str = "", labels: Mapping[str, str] | None = None) -> Figure:
     """Test accuracy (%) after every epoch, one line per network; all epochs (left) and the last stretch (right).
 
     ``curves`` maps a network's name (``resnet20``, ``plain56`` …) to its test accuracy after
     each epoch, as fractions: ResNets are drawn in blues and solid, plain nets in reds and
     dashed, darker for deeper. ``targets`` maps a label to an accuracy (a fraction) drawn as
-    a dotted horizontal line. The x axis counts epochs, not seconds: an epoch that shared the
-    machine with other work took longer without the network learning any less.
+    a dotted horizontal line; ``labels`` replaces the legend's label of some curves (by default
+    the book's name of the network). The x axis counts epochs, not seconds: an epoch that shared
+    the machine with other work took longer without the network learning any less.
     """
+    labels = dict(labels or {})
     targets = dict(targets or {})
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.5), gridspec_kw={"width_ratios": [1.25, 1]})
     depths = sorted({d for name in curves if (d := _family_and_depth(name)[1]) is not None})
@@ -184,7 +186,7 @@ def plot_time_to_accuracy(curves: Mapping[str, Sequence[float]], *, targets: Map
         epochs = np.arange(1, len(accuracy) + 1)
         for ax in axes:
             ax.plot(epochs, [100 * a for a in accuracy], "-" if family != "plain" else "--", marker="o", ms=2.5,
-                    lw=1.6, color=color, label=network_label(name))
+                    lw=1.6, color=color, label=labels.get(name, network_label(name)))
     for ax in axes:
         for label, value in targets.items():
             ax.axhline(100 * value, color="0.35", ls=":", lw=1.1)
