@@ -88,11 +88,14 @@ def run_study(study: str, description: str, settings: dict[str, Any], networks: 
         if name in runs:
             print(f"{name}: kept from {path} (same settings, same zoo network)", flush=True)
     todo = [name for name in networks if name not in runs]
+    # The code this process runs is the checkout's at the start: once the file below is written into a
+    # checkout, the tree is dirty, and a later network's stamp must not call the code that measured it so.
+    code = run_metadata(device)["commit"]
     for name in todo:
         start = time.perf_counter()
         runs[name] = measure(name)
         known[name] = dict(sources[name])
-        stamp = run_metadata(device)  # this network's commit, device and date: the meta block's own
+        stamp = {**run_metadata(device), "commit": code}  # this network's device and date: the meta block's own
         made[name] = {"commit": stamp["commit"], "device": stamp["device"], "date": stamp["date"],
                       "wall_time_s": round(time.perf_counter() - start, 1)}
         print(summary(name, runs[name]), flush=True)

@@ -117,3 +117,16 @@ def test_the_chapter_lines_name_who_measured_each_network_and_what_the_zoo_has_b
     assert lines[1] == ("ResNet-56: in the zoo, not in this study yet ('resnet-course experiment lesion --extend' "
                         "adds it)")
     assert len(lines) == 2
+
+
+def test_every_network_is_stamped_with_the_commit_the_study_started_from(tmp_path: Path, monkeypatch) -> None:
+    """Written into a checkout, the study's own file makes the tree dirty after the first network:
+    the code that measured the next ones is still the code of the start (a plain-56 was stamped '+dirty')."""
+    import resnet_course.experiments.provenance as provenance
+
+    commits = iter(["abc123", "abc123+dirty", "abc123+dirty", "abc123+dirty", "abc123+dirty"])
+    monkeypatch.setattr(provenance, "git_commit", lambda: next(commits))
+    _study(tmp_path, ["resnet20", "plain20"], measured=[])
+    meta = _read(tmp_path)["meta"]
+    assert meta["commit"] == "abc123"
+    assert [entry["commit"] for entry in meta["made"].values()] == ["abc123", "abc123"]
