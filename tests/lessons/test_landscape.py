@@ -200,3 +200,12 @@ def test_landscape_figures():
     ratios = levels[1:] / levels[:-1]
     assert ratios == pytest.approx([ratios[0]] * len(ratios)) and ratios[0] > 2  # logarithmic levels
     plt.close(fig)
+    # two pairs: a pair per row, each row's ResNet on the left
+    runs = {**runs, "resnet56": runs["resnet20"], "plain56": runs["plain20"]}
+    fig = plots.plot_landscape_2d({"runs": runs}, levels=10)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["ResNet-20", "plain-20", "ResNet-56", "plain-56"]
+    rows = sorted({round(ax.get_position().y0, 3) for ax in panels}, reverse=True)
+    assert len(rows) == 2
+    assert [round(ax.get_position().y0, 3) for ax in panels] == [rows[0], rows[0], rows[1], rows[1]]
+    plt.close(fig)

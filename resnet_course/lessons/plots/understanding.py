@@ -171,7 +171,7 @@ def plot_landscape_1d(result: Mapping[str, object], *, title: str = "") -> Figur
 
 def plot_landscape_2d(result: Mapping[str, object], *, levels: int = 20) -> Figure:
     """Contour plots of the loss on the plane of two filter-normalised directions, side by side
-    (Li et al. 2018, Fig. 5).
+    (Li et al. 2018, Fig. 5); more than two networks go two to a row, in the result's order.
 
     The contour levels are spaced logarithmically from the smallest to the largest loss over
     all panels, and shared between them: a plain network's loss can grow by orders of
@@ -182,9 +182,15 @@ def plot_landscape_2d(result: Mapping[str, object], *, levels: int = 20) -> Figu
     finite = np.concatenate([v[np.isfinite(v)].ravel() for v in losses.values()])
     low, high = max(float(finite.min()), 1e-6), float(finite.max())
     bounds = np.geomspace(low, high * (1 + 1e-9) if high > low else low * 10, levels)
-    fig, axes = plt.subplots(1, len(slices), figsize=(4.2 * len(slices) + 1.0, 3.8), squeeze=False,
+    count = len(slices)
+    columns = 2 if count > 2 else count  # more than one pair: a pair per row (ResNet left, its plain twin right)
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns + 1.0, 3.8 * rows), squeeze=False,
                              layout="constrained")
-    for ax, (arch, s) in zip(axes[0], slices.items()):
+    panels = axes.ravel()
+    for ax in panels[count:]:
+        ax.set_visible(False)
+    for ax, (arch, s) in zip(panels, slices.items()):
         alpha, beta = np.asarray(s["alpha"]), np.asarray(s["beta"])
         z = np.clip(losses[arch], low, high)
         ax.contourf(alpha, beta, z, levels=bounds, norm=LogNorm(low, high), cmap="viridis_r")
@@ -193,8 +199,9 @@ def plot_landscape_2d(result: Mapping[str, object], *, levels: int = 20) -> Figu
         ax.set_title(network_label(arch))
         ax.set_xlabel("α (direction δ)")
         ax.set_aspect("equal")
-    axes[0][0].set_ylabel("β (direction η)")
+    for row in axes:
+        row[0].set_ylabel("β (direction η)")
     mappable = plt.cm.ScalarMappable(norm=LogNorm(low, high), cmap="viridis_r")
-    bar = fig.colorbar(mappable, ax=axes[0].tolist(), shrink=0.9)
+    bar = fig.colorbar(mappable, ax=panels[:count].tolist(), shrink=0.9)
     bar.set_label("training loss (log scale)")
     return fig
