@@ -13,6 +13,8 @@ batches) compiles everything, so the report gives the training time with compila
 excluded and included, the wall time with evaluation, the accuracy curve, and the
 throughput as a fraction of the device's measured bf16 matmul rate. The JSON goes to
 ``results/time_to_accuracy_<device>_<model>.json`` unless ``--json`` says otherwise.
+With ``--checkpoint-dir`` a run of hours survives a stopped machine: the same command
+continues from the last finished epoch.
 A benchmark, not a test: nothing here is asserted.
 """
 
@@ -61,6 +63,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-root", help="data folder (default: $RESNET_COURSE_DATA)")
     parser.add_argument("--json", type=Path, help="default: results/time_to_accuracy_<device>_<model>.json")
+    parser.add_argument("--checkpoint-dir", type=Path,
+                        help="write a checkpoint there after every epoch; run the same command again to continue "
+                             "from the last one (a CPU run of hours)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
 
@@ -86,7 +91,7 @@ def main() -> None:
                                   recipe=recipe_name(args.recipe),
                                   device=args.device, data_root=args.data_root, subset=args.subset,
                                   test_subset=args.test_subset, seed=args.seed, progress=not args.no_progress,
-                                  batch_size=args.batch_size, **overrides)
+                                  batch_size=args.batch_size, checkpoint_dir=args.checkpoint_dir, **overrides)
     except ValueError as error:  # too few images for one batch, a bad setting: one line, nothing written
         parser.exit(2, f"time_to_accuracy.py: error: {error}\n")
     meta = run_metadata(args.device, load_average={"before": load_before, "after": os.getloadavg()},

@@ -45,6 +45,7 @@ from resnet_course.data.loaders import TensorLoader, torchvision_loader
 from resnet_course.experiments.provenance import run_metadata
 from resnet_course.nn.registry import create_model
 from resnet_course.nn.summary import count_macs
+from resnet_course.training.checkpoint import latest_checkpoint
 from resnet_course.training.loop import fit
 from resnet_course.training.recipes import get_recipe, recipe_name
 from resnet_course.training.runtime import resolve_compile, resolve_device, synchronize
@@ -393,6 +394,7 @@ def time_to_accuracy(
     progress: bool = True,
     warmup_steps: int = WARMUP_STEPS,
     batch_size: Optional[int] = None,
+    checkpoint_dir: Union[str, Path, None] = None,
     **overrides: Any,
 ) -> TimeToAccuracy:
     """Train ``model_name`` on CIFAR-10 with ``recipe`` until the test accuracy reaches ``target``.
@@ -405,7 +407,10 @@ def time_to_accuracy(
     settings (``compile="reduce-overhead"``, ``amp=False``, ``lr=0.1`` …); ``batch_size``
     replaces the recipe's (with ``lr`` scaled by the caller); ``subset`` and ``test_subset``
     shrink the data (for a quick check that the script works). Fewer training images than
-    one full batch raise ``ValueError``.
+    one full batch raise ``ValueError``. With ``checkpoint_dir`` the timed run writes a
+    checkpoint after every epoch there and, called again with the same settings, continues
+    from the last one (a run of hours that outlives its machine); the times add up across
+    the pieces, the warm-up is repeated untimed.
     """
     device = resolve_device(device)
     chosen = get_recipe(recipe)
@@ -440,8 +445,10 @@ def time_to_accuracy(
     # -- the timed run
     loader = train_loader(seed)
     images_per_epoch = len(loader) * chosen.batch_size if chosen.drop_last else loader.num_samples
-    history = fit(model, loader, test_loader, progress=progress, device=device, seed=seed,
-                  on_epoch_end=lambda _epoch, h: h.val_acc[-1] >= target, **kwargs)
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    resume = folder is not None and latest_checkpoint(folder)[1] is not None
+    history = fit(model, loader, test_loader, progress=progress, device=device, seed=seed, checkpoint_dir=folder,
+                  resume=resume, on_epoch_end=lambda _epoch, h: h.val_acc[-1] >= target, **kwargs)
     per_epoch = [images_per_epoch / rate for rate in history.images_per_sec]
     cumulative = [sum(per_epoch[: i + 1]) for i in range(len(per_epoch))]
     images_per_sec = images_per_epoch * history.epochs / cumulative[-1]

@@ -384,3 +384,17 @@ def test_the_benchmark_script_says_so_in_one_line_and_writes_nothing(data_root: 
         "time_to_accuracy.py: error: 256 training images make no full batch of 512 (the 'fast' recipe drops "
         "partial batches): use at least 512 images or a smaller batch size"]
     assert not out.exists()
+
+
+def test_time_to_accuracy_continues_from_its_checkpoint_like_an_unbroken_run(data_root: Path, tmp_path: Path) -> None:
+    settings = dict(epochs=2, device="cpu", data_root=data_root, subset=256, test_subset=64, progress=False,
+                    warmup_steps=1, batch_size=128, lr=0.1)
+    unbroken = time_to_accuracy("resnet8", target=1.0, **settings)
+    # a target of 0 stops after the first epoch, as if the machine had gone away there
+    first = time_to_accuracy("resnet8", target=0.0, checkpoint_dir=tmp_path, **settings)
+    assert first.epochs == 1 and (tmp_path / "last.pt").exists()
+    rest = time_to_accuracy("resnet8", target=1.0, checkpoint_dir=tmp_path, **settings)
+    assert rest.epochs == 2 and rest.val_acc == unbroken.val_acc
+    assert [note["epoch"] for note in rest.history["meta"]["resumed"]] == [1]  # trained only the second epoch
+    assert rest.history["train_loss"] == unbroken.history["train_loss"]
+    assert len(rest.train_seconds_cumulative) == 2 and rest.train_seconds > first.train_seconds
