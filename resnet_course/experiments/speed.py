@@ -46,6 +46,7 @@ from resnet_course.experiments.provenance import run_metadata
 from resnet_course.nn.registry import create_model
 from resnet_course.nn.summary import count_macs
 from resnet_course.training.checkpoint import latest_checkpoint
+from resnet_course.training.evaluation import evaluate
 from resnet_course.training.loop import fit
 from resnet_course.training.recipes import get_recipe, recipe_name
 from resnet_course.training.runtime import resolve_compile, resolve_device, synchronize
@@ -354,6 +355,8 @@ class TimeToAccuracy:
     steps and one evaluation pass: compilation, CUDA-graph recording, cuDNN autotuning),
     so ``train_seconds + warmup_seconds`` is the time with compilation included;
     ``wall_seconds`` is the timed ``fit`` call from start to end, evaluation included.
+    ``final_single_view_acc``: where the run tested with flip TTA, the last epoch's network
+    tested once more on a single view, as He et al. 2015 test (§4.2); ``None`` otherwise.
     """
 
     model: str
@@ -378,6 +381,7 @@ class TimeToAccuracy:
     train_images: int
     test_images: int
     history: dict[str, Any] = field(default_factory=dict)
+    final_single_view_acc: Optional[float] = None
 
 
 def time_to_accuracy(
@@ -452,6 +456,7 @@ def time_to_accuracy(
     per_epoch = [images_per_epoch / rate for rate in history.images_per_sec]
     cumulative = [sum(per_epoch[: i + 1]) for i in range(len(per_epoch))]
     images_per_sec = images_per_epoch * history.epochs / cumulative[-1]
+    single_view = evaluate(model, test_loader, amp=kwargs["amp"])["accuracy"] if kwargs["tta_flip"] else None
     return TimeToAccuracy(
         model=model_name, recipe=recipe_name(recipe), target=target, max_epochs=kwargs["epochs"],
         reached=history.val_acc[-1] >= target, epochs=history.epochs, train_seconds=cumulative[-1],
@@ -461,6 +466,7 @@ def time_to_accuracy(
         peak_flops=peak, fraction_of_peak=images_per_sec * flops_per_image / peak["bfloat16"],
         fit_settings=dict(kwargs), batch_size=chosen.batch_size, data_variant=train_set.variant,
         train_images=len(train_set), test_images=len(test_set), history=history.to_dict(),
+        final_single_view_acc=single_view,
     )
 
 
@@ -509,6 +515,8 @@ def format_time_to_accuracy(result: TimeToAccuracy) -> str:
                  f"training (compilation excluded), {result.train_seconds + result.warmup_seconds:.2f} s with the "
                  f"warm-up ({result.warmup_seconds:.2f} s: compilation, autotuning, {result.warmup_steps} steps, one "
                  f"evaluation); wall time of the timed run with evaluation {result.wall_seconds:.2f} s")
+    if result.final_single_view_acc is not None:
+        lines.append(f"the last epoch's network on a single view (no flip TTA): {result.final_single_view_acc:.2%}")
     achieved = result.images_per_sec * result.flops_per_image
     lines.append(f"throughput {result.images_per_sec:,.0f} images/s × {result.flops_per_image / 1e9:.3g} GFLOP "
                  f"= {achieved / 1e12:.3g} TFLOP/s = {result.fraction_of_peak:.1%} of the measured bf16 matmul rate "

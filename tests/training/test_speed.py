@@ -349,6 +349,8 @@ def test_time_to_accuracy_runs_end_to_end(data_root: Path) -> None:
     assert result.train_seconds > 0 and result.warmup_seconds > 0 and 0 < result.fraction_of_peak
     assert result.fit_settings["tta_flip"] is True and result.recipe == "fast"
     assert "did NOT reach 100.00%" in format_time_to_accuracy(result)
+    assert result.final_single_view_acc is not None and 0 <= result.final_single_view_acc <= 1
+    assert "on a single view (no flip TTA)" in format_time_to_accuracy(result)
 
 
 def test_time_to_accuracy_refuses_fewer_images_than_one_full_batch(data_root: Path) -> None:
@@ -362,6 +364,9 @@ def test_time_to_accuracy_takes_another_batch_size_and_records_it(data_root: Pat
     result = time_to_accuracy("resnet8", target=1.0, epochs=1, device="cpu", data_root=data_root, subset=256,
                               test_subset=100, progress=False, warmup_steps=1, batch_size=128, lr=0.1)
     assert result.batch_size == 128 and result.fit_settings["lr"] == 0.1
+    no_tta = time_to_accuracy("resnet8", target=1.0, epochs=1, device="cpu", data_root=data_root, subset=256,
+                              test_subset=100, progress=False, warmup_steps=1, batch_size=128, tta_flip=False)
+    assert no_tta.final_single_view_acc is None  # its curve is single-view already
     assert result.history["images_per_sec"] and len(result.val_acc) == 1
 
 
