@@ -57,7 +57,8 @@ def zoo_table(results_dir: str | Path | None = None) -> str:
 
 
 def time_to_accuracy_table(results_dir: str | Path | None = None, targets: Sequence[float] = (0.85, 0.90),
-                           benchmarks: Sequence[str] = ("time_to_accuracy_cpu_resnet20",)) -> str:
+                           benchmarks: Sequence[str] = ("time_to_accuracy_cpu_resnet20",
+                                                        "time_to_accuracy_cpu_resnet20_120ep")) -> str:
     """Epochs and minutes until the test accuracy first reached each target: the zoo's ResNet-20 and
     ResNet-56 at their runs' median pace, then each stored time-to-accuracy benchmark run that
     exists, with the minutes it trained (evaluation excluded)."""
