@@ -87,12 +87,21 @@ class TensorLoader:
         self.seed, self.epoch = seed, 0
         self.rank, self.world_size = rank, world_size
         self.num_samples = len(data) // world_size
+        self._check_a_full_batch()
         self.images = data.images.to(self.device)  # uint8 until a batch is made
         self.labels = data.labels.to(self.device)
         mean_t = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         std_t = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self._scale = 1 / (255 * std_t)  # x_norm = x_uint8 * scale + shift
         self._shift = -mean_t / std_t
+
+    def _check_a_full_batch(self) -> None:
+        """With ``drop_last`` a rank needs one full batch, or an epoch would have no step at all."""
+        if self.drop_last and self.num_samples < self.batch_size:
+            share = f" ({self.num_samples} for each of {self.world_size} ranks)" if self.world_size > 1 else ""
+            raise ValueError(f"{len(self.dataset)} samples{share} make no full batch of {self.batch_size} with "
+                             f"drop_last=True: use at least {self.batch_size * self.world_size} samples, a smaller "
+                             f"batch size, or drop_last=False")
 
     def __len__(self) -> int:
         """Batches per epoch for this rank."""
@@ -117,6 +126,7 @@ class TensorLoader:
         view = copy.copy(self)
         view.rank, view.world_size = rank, world_size
         view.num_samples = len(self.dataset) // world_size
+        view._check_a_full_batch()
         return view
 
     def _epoch_plan(self, epoch: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:

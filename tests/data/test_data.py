@@ -417,6 +417,17 @@ def test_tensor_loader_shapes_and_length() -> None:
     assert len(list(D.TensorLoader(data, batch_size=128, drop_last=True))) == 7
 
 
+def test_tensor_loader_refuses_drop_last_without_one_full_batch() -> None:
+    # an epoch of no step at all: fit trained nothing, and a loop that cycles the loader never ended
+    with pytest.raises(ValueError, match="100 samples make no full batch of 128 with drop_last=True"):
+        D.TensorLoader(synthetic(100), batch_size=128, drop_last=True)
+    loader = D.TensorLoader(synthetic(200), batch_size=128, drop_last=True)
+    assert len(loader) == 1
+    with pytest.raises(ValueError, match=r"200 samples \(100 for each of 2 ranks\) make no full batch of 128"):
+        loader.shard(0, 2)
+    assert len(D.TensorLoader(synthetic(100), batch_size=128)) == 1  # without drop_last: one short batch
+
+
 def test_tensor_loader_every_sample_once_per_epoch() -> None:
     loader = D.TensorLoader(synthetic(1000), batch_size=96)
     for _ in range(2):
