@@ -115,4 +115,12 @@ def test_plot_time_to_accuracy_takes_other_legend_labels_and_keeps_the_colours()
     left = fig.axes[0]
     assert [t.get_text() for t in left.get_legend().get_texts()] == ["ResNet-20, zoo recipe", "another run"]
     resnet, other = left.get_lines()[:2]
-    assert resnet.get_color() != other.get_color()  # the ResNet blue, the unknown run grey
+    assert resnet.get_color() != other.get_color()  # the ResNet blue, the other run a colour of its own
+
+
+def test_plot_time_to_accuracy_gives_every_other_run_its_own_colour():
+    # two runs that are not zoo networks were both grey, and could not be told apart
+    curves = {"resnet20": [0.5, 0.7], "run A": [0.4, 0.6], "run B": [0.45, 0.65]}
+    fig = plots.plot_time_to_accuracy(curves)
+    colours = [matplotlib.colors.to_hex(line.get_color()) for line in fig.axes[0].get_lines()[:3]]
+    assert len(set(colours)) == 3

@@ -163,26 +163,34 @@ def _family_and_depth(name: str) -> tuple[str, int | None]:
     return name, None
 
 
+# colours for curves that are not zoo networks (neither the ResNets' blues nor the plain nets' reds)
+OTHER_RUN_COLORS = ("tab:orange", "tab:green", "tab:purple", "tab:brown", "0.3")
+
+
 def plot_time_to_accuracy(curves: Mapping[str, Sequence[float]], *, targets: Mapping[str, float] | None = None,
                           title: str = "", labels: Mapping[str, str] | None = None) -> Figure:
     """Test accuracy (%) after every epoch, one line per network; all epochs (left) and the last stretch (right).
 
     ``curves`` maps a network's name (``resnet20``, ``plain56`` …) to its test accuracy after
     each epoch, as fractions: ResNets are drawn in blues and solid, plain nets in reds and
-    dashed, darker for deeper. ``targets`` maps a label to an accuracy (a fraction) drawn as
-    a dotted horizontal line; ``labels`` replaces the legend's label of some curves (by default
-    the book's name of the network). The x axis counts epochs, not seconds: an epoch that shared
-    the machine with other work took longer without the network learning any less.
+    dashed, darker for deeper; any other key (another run) in a colour of its own, solid.
+    ``targets`` maps a label to an accuracy (a fraction) drawn as a dotted horizontal line;
+    ``labels`` replaces the legend's label of some curves (by default the book's name of the
+    network). The x axis counts epochs, not seconds: an epoch that shared the machine with other
+    work took longer without the network learning any less.
     """
     labels = dict(labels or {})
     targets = dict(targets or {})
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.5), gridspec_kw={"width_ratios": [1.25, 1]})
     depths = sorted({d for name in curves if (d := _family_and_depth(name)[1]) is not None})
     shade = {d: 0.5 + 0.45 * i / (len(depths) - 1) if len(depths) > 1 else 0.75 for i, d in enumerate(depths)}
+    others = iter(OTHER_RUN_COLORS * (1 + len(curves) // len(OTHER_RUN_COLORS)))
     for name, accuracy in curves.items():
         family, depth = _family_and_depth(name)
-        cmap = plt.cm.Blues if family == "resnet" else plt.cm.Reds if family == "plain" else plt.cm.Greys
-        color = cmap(shade.get(depth, 0.75))
+        if family in ("resnet", "plain"):
+            color = (plt.cm.Blues if family == "resnet" else plt.cm.Reds)(shade.get(depth, 0.75))
+        else:  # a run that is not a zoo network: a colour of its own
+            color = next(others)
         epochs = np.arange(1, len(accuracy) + 1)
         for ax in axes:
             ax.plot(epochs, [100 * a for a in accuracy], "-" if family != "plain" else "--", marker="o", ms=2.5,
