@@ -51,6 +51,7 @@ from resnet_course.training.checkpoint import (
     ResumeMismatchError,
     atomic_write,
     folder_lock,
+    holds_checkpoint,
     latest_checkpoint,
     load_checkpoint,
     lock_holder,
@@ -141,7 +142,7 @@ def check_output_folder(out: Path, *, resume: bool, overwrite: bool) -> Path:
         if holder is not None:
             raise CommandError(f"--out {out} is in use by another resnet-course train (process {holder}); wait for "
                                "it to finish, or choose another folder")
-    has_checkpoint = any((out / name).is_file() for name in ("last.pt", "interrupted.pt"))
+    has_checkpoint = holds_checkpoint(out)
     if resume and not has_checkpoint:
         raise CommandError(f"--resume: {out} holds no last.pt or interrupted.pt to continue from; "
                            "drop --resume to start a new run there")

@@ -45,7 +45,7 @@ from resnet_course.data.loaders import TensorLoader, torchvision_loader
 from resnet_course.experiments.provenance import run_metadata
 from resnet_course.nn.registry import create_model
 from resnet_course.nn.summary import count_macs
-from resnet_course.training.checkpoint import latest_checkpoint
+from resnet_course.training.checkpoint import holds_checkpoint
 from resnet_course.training.evaluation import evaluate
 from resnet_course.training.loop import fit
 from resnet_course.training.recipes import get_recipe, recipe_name
@@ -450,7 +450,7 @@ def time_to_accuracy(
     loader = train_loader(seed)
     images_per_epoch = len(loader) * chosen.batch_size if chosen.drop_last else loader.num_samples
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    resume = folder is not None and latest_checkpoint(folder)[1] is not None
+    resume = folder is not None and holds_checkpoint(folder)
     history = fit(model, loader, test_loader, progress=progress, device=device, seed=seed, checkpoint_dir=folder,
                   resume=resume, on_epoch_end=lambda _epoch, h: h.val_acc[-1] >= target, **kwargs)
     per_epoch = [images_per_epoch / rate for rate in history.images_per_sec]

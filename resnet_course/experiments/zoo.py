@@ -36,7 +36,7 @@ from resnet_course.experiments.provenance import run_metadata
 from resnet_course.experiments.results import load_result, result_path, write_result
 from resnet_course.nn.registry import create_model
 from resnet_course.nn.weights import Weights, load_weights
-from resnet_course.training.checkpoint import atomic_write
+from resnet_course.training.checkpoint import atomic_write, holds_checkpoint
 from resnet_course.training.config import TrainConfig
 from resnet_course.training.evaluation import evaluate
 from resnet_course.training.loop import fit
@@ -146,7 +146,7 @@ def train_zoo_network(
     train_loader = TensorLoader(train_set, batch_size=recipe.batch_size, drop_last=recipe.drop_last, device=device,
                                 seed=seed)
     test_loader = TensorLoader(test_set, batch_size=EVAL_BATCH, shuffle=False, augment=False, device=device)
-    resume = any((checkpoint_dir / file).is_file() for file in ("last.pt", "interrupted.pt"))
+    resume = holds_checkpoint(checkpoint_dir)
     history = fit(model, train_loader, test_loader, recipe.replace(seed=seed), device=device, progress=progress,
                   checkpoint_dir=checkpoint_dir, resume=resume, meta={"zoo_settings": settings})
     if history.meta.get("zoo_settings") != settings:

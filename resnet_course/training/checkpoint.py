@@ -45,9 +45,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "atomic_copy", "atomic_write", "check_compatible", "CheckpointError", "Checkpointer", "CheckpointMismatchError",
-    "epoch_batches", "folder_lock", "FolderInUseError", "FORMAT_VERSION", "get_rng_state", "latest_checkpoint",
-    "load_checkpoint", "LOCK", "lock_holder", "Position", "remove_leftovers", "RESUME_MAY_CHANGE", "Resumed",
-    "resume_changes", "resume_from", "ResumeMismatchError", "rng_for_saving", "save_checkpoint", "set_rng_state"
+    "epoch_batches", "folder_lock", "FolderInUseError", "FORMAT_VERSION", "get_rng_state", "holds_checkpoint",
+    "latest_checkpoint", "load_checkpoint", "LOCK", "lock_holder", "Position", "remove_leftovers", "RESUMABLE",
+    "RESUME_MAY_CHANGE", "Resumed", "resume_changes", "resume_from", "ResumeMismatchError", "rng_for_saving",
+    "save_checkpoint", "set_rng_state"
 ]
 
 
@@ -290,10 +291,18 @@ def load_checkpoint(path: PathLike, model: nn.Module | None = None, map_location
     return checkpoint
 
 
+RESUMABLE = ("last.pt", "interrupted.pt")  # the files a run continues from, preferred first at the same position
+
+
+def holds_checkpoint(folder: Path) -> bool:
+    """Whether ``folder`` holds a file a run can continue from (without reading it)."""
+    return any((folder / name).is_file() for name in RESUMABLE)
+
+
 def latest_checkpoint(folder: Path) -> tuple[dict[str, Any] | None, Path | None]:
     """The furthest-on of ``last.pt`` and ``interrupted.pt`` (by epoch, then step)."""
     best: tuple[tuple[int, int, int], dict[str, Any] | None, Path | None] = ((-1, -1, -1), None, None)
-    for preference, name in ((1, "last.pt"), (0, "interrupted.pt")):
+    for preference, name in zip((1, 0), RESUMABLE):
         path = folder / name
         if path.exists():
             checkpoint = _read_checkpoint(path, "cpu")
