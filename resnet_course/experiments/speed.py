@@ -414,7 +414,7 @@ def time_to_accuracy(
     one full batch raise ``ValueError``. With ``checkpoint_dir`` the timed run writes a
     checkpoint after every epoch there and, called again with the same settings, continues
     from the last one (a run of hours that outlives its machine); the times add up across
-    the pieces, the warm-up is repeated untimed.
+    the pieces, the warm-up is repeated untimed. A run that met its target trains no more.
     """
     device = resolve_device(device)
     chosen = get_recipe(recipe)

@@ -113,7 +113,8 @@ def fit(
     * ``meta``: the caller's fields (data variant, subset sizes, …) for ``history.meta``,
       which also holds the settings as used (``asdict`` of the config with "auto" resolved
       and the loader's batch size) and where the run ran; saved in every checkpoint.
-    * ``on_epoch_end(epoch, history)`` runs after each epoch's checkpoint; ``True`` stops.
+    * ``on_epoch_end(epoch, history)`` runs after each epoch's checkpoint; ``True`` stops. A
+      run resumed after the epoch that stopped it is asked again, and stays stopped.
 
     Under ``torchrun`` each process trains a DistributedDataParallel copy on its shard of
     the data (see the module's notes); only rank 0 writes and reports.
@@ -128,6 +129,9 @@ def fit(
         say_resumed(log, resumed, run)
     if run.at.epoch >= run.config.epochs:
         log.say(f"nothing to do: the checkpoint has trained {run.at.epoch} epochs already (epochs={config.epochs})")
+        return run.history
+    if stopped_already(run, resumed, on_epoch_end):
+        log.say(f"nothing to do: the checkpoint's epoch {run.at.epoch} met the stopping condition (on_epoch_end)")
         return run.history
     log.bar = bar = ProgressBar(run.config.epochs * run.steps_per_epoch,
                                 run.at.epoch * run.steps_per_epoch + run.at.step, show_bar and run.is_main)
@@ -322,6 +326,15 @@ def record(run: Run, meter: EpochMeter, scores: dict[str, float] | None) -> bool
     )
     run.history.wall_time = run.wall_time()
     return improved
+
+
+def stopped_already(run: Run, resumed: Resumed | None, on_epoch_end: Callable[[int, History], bool | None] | None
+                    ) -> bool:
+    """Whether a run resumed at an epoch's end had stopped there on ``on_epoch_end`` (a target met):
+    the same command run again must not train on past it."""
+    if resumed is None or on_epoch_end is None or run.at.step != 0 or run.at.epoch == 0:
+        return False
+    return bool(on_epoch_end(run.at.epoch - 1, run.history))
 
 
 def stopped(

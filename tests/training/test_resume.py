@@ -124,6 +124,24 @@ def test_more_epochs_are_allowed_and_recorded(data, tmp_path: Path, capsys) -> N
     assert load_checkpoint(tmp_path / "last.pt")["history"]["meta"]["resumed"] == history.meta["resumed"]
 
 
+def test_a_run_stopped_by_on_epoch_end_stays_stopped_when_resumed(data, tmp_path: Path, capsys) -> None:
+    """time_to_accuracy run again after it met its target must not train one more epoch."""
+    train, val = loaders(data)
+
+    def after_first(epoch, history):
+        return history.epochs >= 1
+
+    first = fit(tiny(), train, val, epochs=3, lr=0.05, checkpoint_dir=tmp_path, on_epoch_end=after_first, **QUIET)
+    assert first.epochs == 1
+    again = fit(tiny(), train, val, epochs=3, lr=0.05, checkpoint_dir=tmp_path, resume=True, progress="log",
+                device="cpu", on_epoch_end=after_first)
+    assert again.epochs == 1 and again.val_acc == first.val_acc
+    assert "met the stopping condition" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "last.pt")["history"]["val_acc"] == first.val_acc
+    later = fit(tiny(), train, val, epochs=3, lr=0.05, checkpoint_dir=tmp_path, resume=True, **QUIET)
+    assert later.epochs == 3  # without the condition the run continues as planned
+
+
 def test_ctrl_c_reports_where_the_run_is_saved(data, tmp_path: Path) -> None:
     train, val = loaders(data)
     with pytest.raises(TrainingInterrupted) as caught:
