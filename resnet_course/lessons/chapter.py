@@ -21,20 +21,27 @@ from resnet_course.budget import Budget, current_budget
 from resnet_course.nn.registry import create_model
 from resnet_course.training.runtime import resolve_device
 
-__all__ = ["PACKAGE_URL", "SETUP_CELL", "describe_device", "estimate_minutes", "on_colab", "start_chapter"]
+__all__ = [
+    "PACKAGE_URL", "REPOSITORY_URL", "SETUP_CELL", "describe_device", "estimate_minutes", "on_colab", "start_chapter",
+]
 
-#: What the setup cell installs: this version of the course package, from its repository.
-PACKAGE_URL = f"resnet-course @ git+https://github.com/resnet-course/resnet-course@v{__version__}"
+#: Where the course package lives, and what the setup cell installs: this version of it.
+REPOSITORY_URL = "https://github.com/resnet-course/resnet-course"
+PACKAGE_URL = f"resnet-course @ git+{REPOSITORY_URL}@v{__version__}"
 
 #: The source of the setup cell, identical in every chapter (tests/test_notebooks.py checks it).
-SETUP_CELL = f'''# Setup, the same in every chapter: install the course package where it is missing (on Colab),
-# then say which device this notebook runs on and whether it runs in quick or full mode.
+SETUP_CELL = f'''# Setup, the same in every chapter: install the course package where it is
+# missing (on Colab), then say which device this notebook runs on and whether
+# it runs in quick or full mode.
 import importlib.util
 import subprocess
 import sys
 
 if importlib.util.find_spec("resnet_course") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "{PACKAGE_URL}"], check=True)
+    repository = "{REPOSITORY_URL}"
+    package = f"resnet-course @ git+{{repository}}@v{__version__}"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, package], check=True)
 
 from resnet_course.lessons.chapter import start_chapter
 
