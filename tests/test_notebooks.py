@@ -12,7 +12,9 @@ These are static checks of the stored ``.ipynb`` files; running them is nbval's 
   a dropdown;
 - every ``{cite}`` key (in the notebooks and in the book's prose pages) exists in
   ``book/references.bib``;
-- the notebooks in ``notebooks/`` and the chapters in ``_toc.yml`` are the same set.
+- the notebooks in ``notebooks/`` and the chapters in ``_toc.yml`` are the same set;
+- every code line the book shows (code cells, and the code blocks of the text, also in the
+  book's own pages) fits the page: at most 79 characters.
 """
 
 from __future__ import annotations
@@ -331,3 +333,54 @@ def test_no_notes_about_how_the_book_was_made(path: Path) -> None:
     text = path.read_text(encoding="utf-8") if path.suffix == ".md" else _markdown(_load(path))
     notes = [m.group(0) for m in NOTES_TO_OURSELVES.finditer(text)]
     assert not notes, f"{path.name}: the book speaks to readers; remove: {notes}"
+
+
+# The book's code column shows 75 characters in a 1280-pixel window and 87 at most (measured in
+# Chromium); a longer line hides its end behind a scroll bar. PEP 8's 79 fits all but narrow windows.
+CODE_LINE_LIMIT = 79
+NOT_SHOWN = {"remove-input", "remove-cell"}  # hide-input cells are shown, behind a toggle
+FENCE = re.compile(r"^(`{3,}|~{3,})[\w+-]*\s*$")
+
+
+def markdown_code_lines(markdown: str) -> list[str]:
+    """The lines of the fenced code blocks (```python, ```bash, ```) in ``markdown``, also those inside
+    directives; a directive's own text (```{exercise} … ```) is prose, not code."""
+    lines, directives, code_fence = [], [], None
+    for line in markdown.splitlines():
+        stripped = line.strip()
+        if code_fence is not None:
+            if stripped == code_fence:
+                code_fence = None
+            else:
+                lines.append(line)
+        elif match := DIRECTIVE.match(stripped):
+            directives.append(match.group("fence"))
+        elif directives and stripped == directives[-1]:
+            directives.pop()
+        elif match := FENCE.match(stripped):
+            code_fence = match.group(1)
+    return lines
+
+
+def test_markdown_code_lines_are_the_code_blocks_only() -> None:
+    markdown = "\n".join([
+        "prose " * 20, "````{solution} ex-ch1-x", ":class: dropdown", "prose inside " * 10,
+        "```python", "x = 1  # code inside a directive", "```", "````", "```bash", "make book", "```", "prose"])
+    assert markdown_code_lines(markdown) == ["x = 1  # code inside a directive", "make book"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + PAGE_NOTEBOOKS + sorted((REPO_ROOT / "book").glob("*.md")), ids=_id)
+def test_code_lines_fit_the_page(path: Path) -> None:
+    """Every code line the book shows — code cells and the code blocks of the text — fits the page."""
+    if path.suffix == ".md":
+        shown = [("text", line) for line in markdown_code_lines(path.read_text(encoding="utf-8"))]
+    else:
+        nb = _load(path)
+        shown = [(f"code cell {i}", line) for i, cell in enumerate(_code_cells(path), start=1)
+                 if not NOT_SHOWN & set(cell.get("metadata", {}).get("tags", []))
+                 for line in _source(cell).splitlines()]
+        shown += [("text", line) for line in markdown_code_lines(_markdown(nb))]
+    long = [f"{where}: {len(line)} characters: {line.strip()[:60]}…" for where, line in shown
+            if len(line) > CODE_LINE_LIMIT]
+    assert not long, (f"{path.name}: {len(long)} code lines longer than {CODE_LINE_LIMIT} characters, cut off "
+                      "in the book; wrap them:\n  " + "\n  ".join(long))
