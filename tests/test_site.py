@@ -17,7 +17,8 @@ Playwright. For every page:
   role text left in the page (```` ```{ ````, ``:label:``, ``{cite}`…```), no Markdown pipe
   table printed as text, no exercise solution visible without a click (every ``.solution`` a
   hidden dropdown, and as many exercises and solutions on a chapter's page as in its
-  notebook), no cell output wider than its box or the column (measured in the browser), and
+  notebook), no cell output wider than its box or the column, no code line behind a scroll
+  bar at 1280 px (both measured in the browser), and
   bibliography labels that name the entry's first author and year ([He et al., 2015], not
   [GDollarG+17]) and match the citations in the text.
 
@@ -280,7 +281,16 @@ _CONTENT_STATE = """
       }
     }
   }
-  // 5. Bibliography entries and the citations that point at them.
+  // 5. Code (cell inputs, the text's code blocks): no line behind a scroll bar.
+  for (const code of article.querySelectorAll('pre')) {
+    if (code.closest('div.cell_output') || !visible(code)) continue;
+    if (code.scrollWidth > code.clientWidth + 1) {
+      const longest = code.textContent.split('\\n').reduce((a, line) => line.length > a.length ? line : a, '');
+      found.push(`code line cut off (${code.scrollWidth} px in ${code.clientWidth} px): `
+        + `"${longest.trim().slice(0, 80)}"`);
+    }
+  }
+  // 6. Bibliography entries and the citations that point at them.
   const labels = {};
   for (const entry of article.querySelectorAll('div.citation')) {
     const labelNode = entry.querySelector('.label');
@@ -305,7 +315,7 @@ _CONTENT_STATE = """
 
 def content_problems(page, *, bibliography: dict[str, str] | None = None,
                      expected: tuple[int, int] | None = None) -> list[str]:
-    """Source text, pipe tables, open solutions, too-wide outputs and bad bibliography labels in ``page``.
+    """Source text, pipe tables, open solutions, too-wide outputs, cut-off code and bad bibliography labels.
 
     ``bibliography`` (entry id → label, from the reference list) checks that each citation in
     the page reads like the label of the entry it links to; ``expected`` is the number of
@@ -495,6 +505,9 @@ BROKEN = {
     "solution shown before a click": (_SOLUTION.format(cls="dropdown", hidden=""), "visible without a click"),
     "long output line cut off at the column edge": (
         f"<div class='cell_output'><div class='output'><pre>{_LONG_LINE}</pre></div></div>", "output wider"),
+    "code line cut off at the column edge": (
+        f"<div class='cell_input'><div class='highlight'><pre>{'x = 1  # ' + 'y' * 110}</pre></div></div>",
+        "code line cut off"),
     "garbled bibliography label": (_BIB_ENTRY.format(label="GDollarG+17"), 'is not "Author(s), year"'),
     "label naming someone else": (_BIB_ENTRY.format(label="Goyal and Dollar, 2017"), '"Dollar" is not in its entry'),
     "label with the wrong year": (_BIB_ENTRY.format(label="Goyal et al., 2016"), "2016 is not in its entry"),
@@ -515,6 +528,7 @@ def test_check_fails_on_a_broken_page(case: str, snippet_page) -> None:
     _SOLUTION.format(cls="dropdown toggle-hidden", hidden=" style='visibility: hidden; height: 0'"),
     f"<div class='cell_output'><div class='output'><pre>{_LONG_LINE}</pre></div></div>",
     f"<div class='cell_output'><div class='output'><pre>{'x' * 400}</pre></div></div>",
+    f"<div class='cell_input'><div class='highlight'><pre>{'x = 1  # ' + 'y' * 70}</pre></div></div>",
     _BIB_ENTRY.format(label="Goyal et al., 2017"),
 ])
 def test_check_passes_rendered_content(body: str, snippet_page) -> None:
