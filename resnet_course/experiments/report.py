@@ -8,13 +8,12 @@ between its markers in ``README.md`` (``<!-- table: NAME -->`` … ``<!-- end ta
 from __future__ import annotations
 
 import re
-import statistics
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from resnet_course.experiments.results import load_result, result_path
-from resnet_course.experiments.speed import epoch_seconds, reached_target
+from resnet_course.experiments.speed import reached_target, typical_epoch_seconds
 from resnet_course.experiments.zoo import (
     PAPER_TABLE6,
     ZOO,
@@ -75,7 +74,7 @@ def time_to_accuracy_table(results_dir: str | Path | None = None, targets: Seque
             continue
         stored = load_result(benchmark, results_dir)
         run = stored["result"]
-        seconds = statistics.median(epoch_seconds(stored))
+        seconds = typical_epoch_seconds(stored)
         tta = ", flip TTA" if run["fit_settings"].get("tta_flip") else ""
         row = [network_label(run["model"]),
                f"{run['recipe']} recipe at batch {run['batch_size']}{tta}, {run['max_epochs']}-epoch schedule",

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import re
+import statistics
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -52,10 +53,10 @@ from resnet_course.training.recipes import get_recipe, recipe_name
 from resnet_course.training.runtime import resolve_compile, resolve_device, synchronize
 
 __all__ = [
-    "BASELINE", "device_tag", "epoch_seconds", "EVAL_BATCH_SIZE", "format_table", "format_time_to_accuracy",
+    "BASELINE", "device_tag", "EVAL_BATCH_SIZE", "format_table", "format_time_to_accuracy",
     "measure_matmul_flops", "reached_target", "TENSOR", "throughput_comparison", "ThroughputReport", "ThroughputRow",
-    "time_to_accuracy", "TimeToAccuracy", "training_flops_per_image", "Trick", "TRICKS", "usual_training_steps",
-    "WARMUP_STEPS",
+    "time_to_accuracy", "TimeToAccuracy", "training_flops_per_image", "Trick", "TRICKS", "typical_epoch_seconds",
+    "usual_training_steps", "WARMUP_STEPS",
 ]
 
 
@@ -496,10 +497,11 @@ def reached_target(stored: Mapping[str, Any], target: float) -> tuple[int, float
     return None
 
 
-def epoch_seconds(stored: Mapping[str, Any]) -> list[float]:
-    """The training seconds of each epoch of a stored time-to-accuracy result (evaluation excluded)."""
+def typical_epoch_seconds(stored: Mapping[str, Any]) -> float:
+    """The median of the training seconds of the epochs of a stored time-to-accuracy result
+    (evaluation excluded): a typical epoch, which an epoch slowed by other work does not move."""
     cumulative = stored["result"]["train_seconds_cumulative"]
-    return [b - a for a, b in zip([0.0, *cumulative], cumulative)]
+    return statistics.median(b - a for a, b in zip([0.0, *cumulative], cumulative))
 
 
 def format_time_to_accuracy(result: TimeToAccuracy) -> str:

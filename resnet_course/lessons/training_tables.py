@@ -28,7 +28,6 @@ errors are fractions (0.867 is 86.7 %).
 from __future__ import annotations
 
 import math
-import statistics
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from typing import Any
 
 import torch
 
-from resnet_course.experiments.speed import epoch_seconds, reached_target
+from resnet_course.experiments.speed import reached_target, typical_epoch_seconds
 from resnet_course.experiments.zoo import PAPER_TABLE6, epochs_to_accuracy, median_epoch_seconds
 from resnet_course.lessons.labels import network_label
 from resnet_course.lessons.verdicts import TABLE6_DEPTHS
@@ -411,7 +410,7 @@ def benchmark_time_to_accuracy_row(stored: Mapping[str, Any],
     """A time-to-accuracy benchmark run as a :class:`TimeToAccuracyRow`: epochs to each target and the
     minutes of training they took (the run's own training seconds up to that epoch, evaluation excluded)."""
     run = stored["result"]
-    accuracy, median = run["val_acc"], statistics.median(epoch_seconds(stored))
+    accuracy, median = run["val_acc"], typical_epoch_seconds(stored)
     reached = {target: reached_target(stored, target) for target in targets}
     return TimeToAccuracyRow(run["model"], len(accuracy), float(accuracy[-1]), float(max(accuracy)), median,
                              run["train_images"] / median, reached, pace="of its own training")
