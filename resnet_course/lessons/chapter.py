@@ -57,7 +57,8 @@ def describe_device(device: torch.device) -> str:
     """One line on the device; on Colab without a GPU, how to get one."""
     if device.type == "cuda":
         return f"device: GPU ({torch.cuda.get_device_name(device)})"
-    line = f"device: CPU ({torch.get_num_threads()} threads), no GPU"
+    threads = torch.get_num_threads()
+    line = f"device: CPU ({threads} thread{'' if threads == 1 else 's'}), no GPU"
     if on_colab():
         line += " — on Colab choose Runtime → Change runtime type → a GPU, then run this cell again"
     return line

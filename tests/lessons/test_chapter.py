@@ -43,6 +43,14 @@ def test_on_colab_without_a_gpu_the_device_line_says_how_to_get_one(monkeypatch)
     assert "Change runtime type" not in chapter.describe_device(torch.device("cpu"))
 
 
+def test_the_device_line_counts_threads_in_words(monkeypatch) -> None:
+    monkeypatch.setattr(chapter, "on_colab", lambda: False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert chapter.describe_device(torch.device("cpu")) == "device: CPU (1 thread), no GPU"
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert chapter.describe_device(torch.device("cpu")) == "device: CPU (2 threads), no GPU"
+
+
 def test_the_estimate_scales_measured_steps_to_the_run(monkeypatch) -> None:
     measured = {"plain20": 0.5, "plain56": 1.5}  # seconds per step
     monkeypatch.setattr(chapter, "_seconds_per_step", lambda name, *args: measured[name])
