@@ -16,6 +16,8 @@
   ResNets, chapter 6's ImageNet route;
 - :mod:`~resnet_course.lessons.verdicts` — what the reference runs show, decided and phrased
   from the numbers (degradation, the residual fix, Table 6's depth trend, transfer curves);
+  :mod:`~resnet_course.lessons.lesion_verdicts` and :mod:`~resnet_course.lessons.landscape_verdicts`
+  the same for chapter 7's lesion study and loss landscapes;
 - :mod:`~resnet_course.lessons.training_tables` — the tables of chapters 5 and 5b (Table 6 beside the
   zoo, the throughput table trick by trick, time to accuracy at the median pace);
 - :mod:`~resnet_course.lessons.teaching` — the teaching guide's tables;
@@ -32,7 +34,9 @@ __all__ = [  # the subpackages and modules (``from resnet_course.lessons import 
     "imagenet",
     "labels",
     "landscape",
+    "landscape_verdicts",
     "lesion",
+    "lesion_verdicts",
     "plots",
     "published",
     "schematics",
