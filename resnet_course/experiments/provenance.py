@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["device_name", "git_commit", "PACKAGE_ROOT", "run_metadata"]
+__all__ = ["device_name", "git_commit", "PACKAGE_ROOT", "run_metadata", "stored_device_name"]
 
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +30,12 @@ def device_name(device: torch.device | str | None = None) -> str:
     processor = platform.processor() or platform.machine()
     threads = torch.get_num_threads()
     return f"CPU {processor} ({threads} thread{'' if threads == 1 else 's'})".replace("  ", " ")
+
+
+def stored_device_name(name: object) -> str:
+    """A device name a result stored, as it reads today: files written before :func:`device_name` counted
+    threads in words say ``"(1 threads)"``."""
+    return str(name).replace("(1 threads)", "(1 thread)")
 
 
 def git_commit(path: Path = PACKAGE_ROOT) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from resnet_course.experiments.provenance import stored_device_name
 from resnet_course.experiments.results import load_result, result_path
 from resnet_course.experiments.speed import reached_target, typical_epoch_seconds
 from resnet_course.experiments.zoo import (
@@ -88,7 +89,7 @@ def time_to_accuracy_table(results_dir: str | Path | None = None, targets: Seque
 
 
 def _device(meta: Mapping[str, Any]) -> str:
-    return str(meta["device"]).replace("(1 threads)", "(1 thread)")
+    return stored_device_name(meta["device"])
 
 
 def speed_table(results_dir: str | Path | None = None, name: str = "throughput_cpu_resnet20") -> str:

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from resnet_course.experiments.provenance import stored_device_name
 from resnet_course.locations import results_dir as default_results_dir
 from resnet_course.training.checkpoint import atomic_write
 
@@ -71,4 +72,5 @@ def load_result(name: str, results_dir: str | Path | None = None) -> dict[str, A
 
 def describe_meta(meta: dict[str, Any], keys: Sequence[str] = PROVENANCE_KEYS) -> str:
     """One line of provenance to print under a reference figure."""
-    return "Reference run: " + "; ".join(f"{key}={meta[key]}" for key in keys if key in meta)
+    shown = {**meta, "device": stored_device_name(meta["device"])} if "device" in meta else meta
+    return "Reference run: " + "; ".join(f"{key}={shown[key]}" for key in keys if key in shown)

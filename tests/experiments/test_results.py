@@ -80,6 +80,12 @@ def test_a_zoo_network_holds_every_epoch_and_its_finals(path: Path) -> None:
     assert "Reference run:" in describe_meta(result["meta"])
 
 
+def test_describe_meta_reads_an_old_device_name_as_today() -> None:
+    meta = {"device": "CPU x86_64 (1 threads)", "seed": 0}
+    assert describe_meta(meta, keys=("device", "seed")) == "Reference run: device=CPU x86_64 (1 thread); seed=0"
+    assert meta["device"] == "CPU x86_64 (1 threads)"  # the stored metadata itself is left as it was
+
+
 def test_missing_result_says_how_to_make_it(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="resnet-course experiment lesion"):
         load_result("lesion", tmp_path)
