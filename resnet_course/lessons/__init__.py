@@ -17,7 +17,8 @@
 - :mod:`~resnet_course.lessons.verdicts` — what the reference runs show, decided and phrased
   from the numbers (degradation, the residual fix, Table 6's depth trend, transfer curves);
   :mod:`~resnet_course.lessons.lesion_verdicts` and :mod:`~resnet_course.lessons.landscape_verdicts`
-  the same for chapter 7's lesion study and loss landscapes;
+  the same for chapter 7's lesion study and loss landscapes, and
+  :mod:`~resnet_course.lessons.transfer_verdicts` for chapter 6's transfer experiment;
 - :mod:`~resnet_course.lessons.training_tables` — the tables of chapters 5 and 5b (Table 6 beside the
   zoo, the throughput table trick by trick, time to accuracy at the median pace);
 - :mod:`~resnet_course.lessons.teaching` — the teaching guide's tables;
@@ -44,6 +45,7 @@ __all__ = [  # the subpackages and modules (``from resnet_course.lessons import 
     "throughput",
     "training_tables",
     "transfer",
+    "transfer_verdicts",
     "verdicts",
     "widgets",
 ]
