@@ -254,8 +254,11 @@ def test_ctrl_c_stops_the_decoding_threads_at_once() -> None:
 
     with pytest.raises(KeyboardInterrupt):
         D.parallel(work, 1_000)
+    when_stopped = len(done)
     time.sleep(0.5)  # the threads' time to decode on, were they not stopped
-    assert len(done) < 20, f"{len(done)} of 1,000 images decoded after Ctrl-C"
+    # each thread may finish the image it holds, and takes no other (however slowly the machine reacted)
+    workers = min(8, os.cpu_count() or 1)
+    assert len(done) - when_stopped <= workers, f"{len(done) - when_stopped} images decoded after Ctrl-C"
 
 
 def _blob() -> dict:
