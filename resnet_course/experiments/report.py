@@ -17,7 +17,6 @@ from resnet_course.experiments.results import load_result, result_path
 from resnet_course.experiments.speed import reached_target, typical_epoch_seconds
 from resnet_course.experiments.zoo import (
     PAPER_TABLE6,
-    ZOO,
     epochs_to_accuracy,
     load_zoo,
     median_epoch_seconds,
@@ -44,7 +43,7 @@ def _percent(value: float | None) -> str:
 def zoo_table(results_dir: str | Path | None = None) -> str:
     """One row per finished zoo network: final errors beside the paper's Table 6, and where it ran."""
     rows = []
-    for name, result in load_zoo(ZOO, results_dir, missing_ok=True).items():
+    for name, result in load_zoo(results_dir=results_dir, missing_ok=True).items():
         final, meta = result["final"], result["meta"]
         paper = PAPER_TABLE6.get(name, {}).get("error")
         rows.append([network_label(name), f"{meta['parameters']:,}", meta["epochs"], _percent(final["test_error"]),

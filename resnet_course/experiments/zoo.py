@@ -45,9 +45,8 @@ from resnet_course.training.runtime import precision_name, resolve_device
 
 __all__ = [
     "cifar10_split", "epochs_to_accuracy", "final_scores", "finished_networks", "load_zoo", "load_zoo_network",
-    "median_epoch_seconds",
-    "minutes_to_accuracy", "PAPER_TABLE6", "run_zoo", "train_zoo_network", "WEIGHTS_STORED", "ZOO", "ZOO_RECIPE",
-    "ZooSettingsError",
+    "median_epoch_seconds", "minutes_to_accuracy", "PAPER_TABLE6", "run_zoo", "train_zoo_network", "WEIGHTS_STORED",
+    "ZOO", "ZOO_BY_DEPTH", "ZOO_RECIPE", "ZooSettingsError",
 ]
 
 # Training order: the four networks of Fig. 1/Fig. 6's headline first, then the rest of Fig. 6 and Table 6.
@@ -55,6 +54,9 @@ ZOO: tuple[str, ...] = (
     "resnet20", "plain20", "resnet56", "plain56",
     "resnet32", "resnet44", "resnet110", "plain32", "plain44",
 )
+# Reading order (tables, figures, the README): by depth, each ResNet before its plain twin.
+ZOO_BY_DEPTH: tuple[str, ...] = tuple(sorted(ZOO, key=lambda name: (int(name.removeprefix("plain").removeprefix(
+    "resnet")), name.startswith("plain"))))
 # The networks whose weights the chapters load (lesion, landscape, transfer, inspection).
 WEIGHTS_STORED: frozenset[str] = frozenset({"resnet20", "plain20", "resnet56", "plain56"})
 
@@ -211,9 +213,10 @@ def load_zoo_network(name: str, results_dir: str | Path | None = None) -> nn.Mod
     return load_weights(create_model(name), Weights(path.name, actual or ""), name=name, dirs=[path.parent]).eval()
 
 
-def load_zoo(names: Sequence[str] = ZOO, results_dir: str | Path | None = None, *,
+def load_zoo(names: Sequence[str] = ZOO_BY_DEPTH, results_dir: str | Path | None = None, *,
              missing_ok: bool = False) -> dict[str, dict[str, Any]]:
-    """The finished zoo networks' results by name (``missing_ok``: leave out those not trained yet)."""
+    """The finished zoo networks' results by name, in the order of ``names`` (by default by depth, each ResNet
+    before its plain twin; ``missing_ok``: leave out those not trained yet)."""
     found = {}
     for name in names:
         if missing_ok and not result_path(f"zoo/{name}", results_dir).is_file():

@@ -13,6 +13,7 @@ from resnet_course.experiments import zoo
 from resnet_course.experiments.zoo import (
     WEIGHTS_STORED,
     ZOO,
+    ZOO_BY_DEPTH,
     ZOO_RECIPE,
     ZooSettingsError,
     epochs_to_accuracy,
@@ -31,6 +32,8 @@ TINY = ZOO_RECIPE.with_changes(epochs=2, batch_size=32, warmup_epochs=1.0)
 def test_the_zoo_holds_the_papers_fig6_and_table6_networks_with_one_recipe() -> None:
     assert set(ZOO) == {f"{kind}{depth}" for kind in ("plain", "resnet") for depth in (20, 32, 44, 56)} | {"resnet110"}
     assert ZOO[:4] == ("resnet20", "plain20", "resnet56", "plain56")  # the headline four first
+    assert ZOO_BY_DEPTH == ("resnet20", "plain20", "resnet32", "plain32", "resnet44", "plain44", "resnet56",
+                            "plain56", "resnet110")  # read by depth, each ResNet beside its plain twin
     assert WEIGHTS_STORED <= set(ZOO) and {"resnet20", "plain20", "resnet56", "plain56"} <= WEIGHTS_STORED
     assert ZOO_RECIPE == get_recipe("zoo") and ZOO_RECIPE.epochs >= 30 and ZOO_RECIPE.batch_size == 128
     for name in ZOO:  # every name builds, plain nets without shortcuts
@@ -72,6 +75,13 @@ def test_a_finished_network_writes_history_finals_and_pinned_weights_then_is_ski
     assert load_zoo(["resnet20", "plain20"], tmp_path / "results", missing_ok=True).keys() == {"resnet20"}
     with pytest.raises(FileNotFoundError, match="resnet-course experiment zoo"):
         load_zoo(["plain20"], tmp_path / "results")
+
+
+def test_load_zoo_reads_by_depth_whatever_the_training_order(tmp_path: Path) -> None:
+    (tmp_path / "zoo").mkdir()
+    for name in ("resnet56", "resnet20", "plain56", "resnet32"):  # finished in this order
+        (tmp_path / "zoo" / f"{name}.json").write_text(json.dumps({"meta": {"model": name}}))
+    assert list(load_zoo(results_dir=tmp_path, missing_ok=True)) == ["resnet20", "resnet32", "resnet56", "plain56"]
 
 
 def test_a_finished_result_made_with_other_settings_is_not_silently_reused(tiny_sets, tmp_path: Path) -> None:
