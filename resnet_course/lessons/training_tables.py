@@ -15,7 +15,8 @@
   the minutes they take at the run's median pace (:func:`~resnet_course.experiments.zoo.
   median_epoch_seconds`: a slowed-down epoch says nothing about the network);
   :func:`benchmark_time_to_accuracy_row` the same row for a time-to-accuracy benchmark run, with
-  the minutes the run itself trained;
+  the minutes the run itself trained; :func:`curves_against_zoo` and :func:`schedule_gain` set
+  such runs beside the zoo run and beside each other;
 - :func:`measure_images_per_second` — a few training steps timed by ``fit`` on the reader's
   machine, with the speed switches given (chapter 5b compares float32 and bf16 with it).
 
@@ -54,6 +55,7 @@ __all__ = [
     "TrickGain",
     "benchmark_target_verdict",
     "benchmark_time_to_accuracy_row",
+    "curves_against_zoo",
     "format_table6",
     "format_time_to_accuracy",
     "format_trick_gains",
@@ -61,6 +63,7 @@ __all__ = [
     "time_to_accuracy_report",
     "paste",
     "recipe_table",
+    "schedule_gain",
     "schedule_steps",
     "speedup",
     "table6_rows",
@@ -462,6 +465,28 @@ def time_to_accuracy_report(row: TimeToAccuracyRow, result: Mapping[str, Any],
         lines.append(f"at that rate, the {epochs} epochs to {_pct(target, 0)} would take "
                      f"{epochs * seconds / 60:.1f} minutes")
     return "\n".join(lines)
+
+
+def curves_against_zoo(curves: Mapping[str, Sequence[float]], zoo_curve: Sequence[float]) -> list[str]:
+    """Test-accuracy curves of other runs (by label) against the zoo run's ``zoo_curve``, epoch by epoch:
+    at how many of the zoo run's epochs each is behind it, and the first epoch at which it passes the
+    zoo run's final accuracy ("never" if none)."""
+    lines = []
+    for label, curve in curves.items():
+        behind = sum(other < zoo for other, zoo in zip(curve, zoo_curve))
+        passed = next((epoch for epoch, accuracy in enumerate(curve, start=1) if accuracy > zoo_curve[-1]), None)
+        passing = (f"first above its final {zoo_curve[-1]:.2%} at epoch {passed} of {len(curve)}" if passed
+                   else f"never above its final {zoo_curve[-1]:.2%} in {len(curve)} epochs")
+        lines.append(f"{label}: behind the zoo run at {behind} of its {len(zoo_curve)} epochs; {passing}")
+    return lines
+
+
+def schedule_gain(shorter: Mapping[str, Any], longer: Mapping[str, Any]) -> str:
+    """Two time-to-accuracy runs (``stored["result"]``) of different schedules: the longer schedule's best
+    epoch against the shorter one's, in percentage points."""
+    gain = max(longer["val_acc"]) - max(shorter["val_acc"])
+    return (f"the {longer['max_epochs']}-epoch schedule's best epoch against the {shorter['max_epochs']}-epoch "
+            f"one's: {100 * gain:+.2f} points")
 
 
 # --------------------------------------------------------------------------- timing a few steps here

@@ -14,6 +14,8 @@ sentence that states the numbers it rests on — and says the opposite when the 
   Fig. 6): does ResNet-d end lower than plain-d in training and test error?
 - :func:`fig6_findings` — every one of the above that the runs present allow, and for each
   comparison they do not allow, what the paper reports instead, marked as the paper's;
+- :func:`construction_verdict` — the deeper network built from a shallower one (He et al. 2015, §1)
+  against the one SGD found;
 - :func:`transfer_verdict` — chapter 6's learning curves: one transfer strategy against
   another at each training-set size, the gap against two standard errors of the difference.
 
@@ -42,6 +44,7 @@ __all__ = [
     "SeedSummary",
     "SizeComparison",
     "TransferVerdict",
+    "construction_verdict",
     "degradation_verdict",
     "depth_trend_verdict",
     "fig6_findings",
@@ -337,6 +340,19 @@ def fig6_findings(runs: Mapping[str, Mapping[str, Any]],
                      "paper (He et al. 2015, Fig. 6 middle), ResNet-56 ends with a lower training error than "
                      f"ResNet-20 and a lower test error{numbers}.")
     return found
+
+
+def construction_verdict(built_error: float, sgd_error: float | None, deep: str = "plain56",
+                         shallow: str = "plain20") -> str:
+    """He et al. 2015, §1: a deeper network built from a trained shallower one (the added layers set to the
+    identity) has the shallower one's training error, ``built_error``. Did SGD, training the deeper network
+    from scratch, find one as good (``sgd_error``)? Without a trained deeper network, the paper's finding."""
+    built = f"A {network_label(deep)} with training error {built_error:.2%} exists — we just built it. "
+    if sgd_error is None:
+        return (built + f"In the paper (He et al. 2015, Fig. 6 left), SGD, starting from scratch, finds a "
+                f"{network_label(deep)} whose training error stays above {network_label(shallow)}'s.")
+    return built + "SGD, starting from scratch, " + ("found a worse one." if sgd_error > built_error
+                                                      else "found one at least as good.")
 
 
 # --------------------------------------------------------------------------- (d) transfer learning curves

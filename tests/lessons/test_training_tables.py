@@ -13,11 +13,13 @@ from resnet_course.experiments.zoo import PAPER_TABLE6
 from resnet_course.lessons.training_tables import (
     benchmark_target_verdict,
     benchmark_time_to_accuracy_row,
+    curves_against_zoo,
     format_table6,
     format_time_to_accuracy,
     format_trick_gains,
     measure_images_per_second,
     recipe_table,
+    schedule_gain,
     schedule_steps,
     speedup,
     table6_rows,
@@ -211,3 +213,16 @@ def test_benchmark_row_counts_the_minutes_the_run_trained_not_a_median_pace():
     text = time_to_accuracy_report(row, stored, {"rows": [{"method": "usual", "images_per_sec": 500.0}]})
     assert "ResNet-20 to 85 % test accuracy: 2 epochs, 2.2 minutes of its own training" in text
     assert "the 2 epochs to 85 % would take 3.3 minutes" in text  # 2 × 50,000 images at 500 per second
+
+
+def test_curves_against_zoo_count_the_epochs_behind_and_the_first_pass() -> None:
+    zoo_curve = [0.5, 0.7, 0.8, 0.85]
+    lines = curves_against_zoo({"fast": [0.4, 0.6, 0.86, 0.90], "slow": [0.4, 0.5]}, zoo_curve)
+    assert lines == ["fast: behind the zoo run at 2 of its 4 epochs; first above its final 85.00% at epoch 3 of 4",
+                     "slow: behind the zoo run at 2 of its 4 epochs; never above its final 85.00% in 2 epochs"]
+
+
+def test_schedule_gain_compares_the_best_epochs() -> None:
+    shorter, longer = {"max_epochs": 60, "val_acc": [0.5, 0.893]}, {"max_epochs": 120, "val_acc": [0.4, 0.9018]}
+    assert schedule_gain(shorter, longer) == ("the 120-epoch schedule's best epoch against the 60-epoch one's: "
+                                              "+0.88 points")

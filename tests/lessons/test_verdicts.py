@@ -15,6 +15,7 @@ import pytest
 from resnet_course.lessons.verdicts import (
     TABLE6_DEPTHS,
     SeedSummary,
+    construction_verdict,
     degradation_verdict,
     depth_trend_verdict,
     fig6_findings,
@@ -264,3 +265,12 @@ def test_fig6_findings_of_resnets_only_state_no_shortcut_comparison() -> None:
     found = fig6_findings({"resnet20": _run(0.02, 0.13), "resnet56": _run(0.03, 0.12)}, PAPER)
     assert found[0].startswith("Degradation needs two plain depths; these networks are ResNet-20, ResNet-56.")
     assert found[1].startswith("Residual learning: ResNet-56") and "does not train better" in found[1]
+
+
+def test_construction_verdict_says_whether_sgd_found_a_network_as_good_as_the_built_one() -> None:
+    start = "A plain-56 with training error 8.06% exists — we just built it. "
+    assert construction_verdict(0.0806, 0.1884) == start + "SGD, starting from scratch, found a worse one."
+    assert construction_verdict(0.0806, 0.05) == start + "SGD, starting from scratch, found one at least as good."
+    assert construction_verdict(0.0806, None) == start + (
+        "In the paper (He et al. 2015, Fig. 6 left), SGD, starting from scratch, finds a plain-56 whose training "
+        "error stays above plain-20's.")
