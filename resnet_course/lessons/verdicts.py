@@ -226,6 +226,7 @@ class DepthTrendVerdict:
     rises: tuple[tuple[int, int], ...]  # (shallower, deeper) steps where the error did not fall
     holds: bool  # at least two depths, and the error falls at every step
     sentence: str
+    falls_overall: bool = False  # the deepest network's error is below the shallowest's
 
     def __str__(self) -> str:
         return self.sentence
@@ -235,8 +236,11 @@ def depth_trend_verdict(runs: Mapping[str, Mapping[str, Any]],
                         depths: Sequence[int] = TABLE6_DEPTHS) -> DepthTrendVerdict:
     """ResNet test error across ``depths`` (those of ``resnet<depth>`` present in ``runs``): monotonic or not?
 
-    The effect holds when the error is strictly lower at every deeper network. With fewer
-    than two depths present there is no trend to read, and the verdict says so.
+    The effect holds when the error is strictly lower at every deeper network. Where it is not,
+    the sentence gives each rise against the sampling noise of the test set (two standard errors
+    of a test error on that many images, when the runs' metadata says how many) and whether the
+    error falls from the shallowest network to the deepest. With fewer than two depths present
+    there is no trend to read, and the verdict says so.
     """
     present = tuple(d for d in sorted(depths) if f"resnet{d}" in runs)
     if len(present) < 2:
@@ -246,14 +250,40 @@ def depth_trend_verdict(runs: Mapping[str, Mapping[str, Any]],
         return DepthTrendVerdict(present, errors, (), False, sentence)
     by_name = final_errors(runs, [f"resnet{d}" for d in present])
     errors = tuple(by_name[f"resnet{d}"][1] for d in present)
-    rises = tuple((a, b) for (a, ea), (b, eb) in zip(zip(present, errors), zip(present[1:], errors[1:])) if eb >= ea)
+    error_at = dict(zip(present, errors))
+    rises = tuple((a, b) for a, b in zip(present, present[1:]) if error_at[b] >= error_at[a])
     listing = ", ".join(f"{text} ({d})" for d, text in zip(present, _percentages(errors)))
+    falls_overall = errors[-1] < errors[0]
     if not rises:
         sentence = f"ResNet test error falls at every step in depth: {listing}."
     else:
-        steps = " or from ".join(f"{network_label(f'resnet{a}')} to {network_label(f'resnet{b}')}" for a, b in rises)
-        sentence = f"ResNet test error does not fall at every step in depth: {listing}; it does not fall from {steps}."
-    return DepthTrendVerdict(present, errors, rises, not rises, sentence)
+        steps = " or from ".join(f"{network_label(f'resnet{a}')} to {network_label(f'resnet{b}')}"
+                                 + _within_noise(error_at[a], error_at[b], _test_images(runs, a, b)) for a, b in rises)
+        first, last = network_label(f"resnet{present[0]}"), network_label(f"resnet{present[-1]}")
+        overall = (f"From {first} to {last} it falls by {100 * (errors[0] - errors[-1]):.2f} points." if falls_overall
+                   else f"From {first} to {last} it does not fall.")
+        sentence = (f"ResNet test error does not fall at every step in depth: {listing}; it does not fall from "
+                    f"{steps}. {overall}")
+    return DepthTrendVerdict(present, errors, rises, not rises, sentence, falls_overall)
+
+
+def _test_images(runs: Mapping[str, Mapping[str, Any]], *depths: int) -> int | None:
+    """The number of test images the ResNets of ``depths`` were tested on, if their runs say and agree."""
+    counts = {runs[f"resnet{d}"].get("meta", {}).get("test_images") for d in depths}
+    return counts.pop() if len(counts) == 1 and None not in counts else None
+
+
+def _within_noise(shallower: float, deeper: float, images: int | None) -> str:
+    """`` (+0.09 points, 9 of the 10,000 test images: within two standard errors …)``: how large a rise is
+    against the sampling noise of a test error measured on ``images`` images (binomial: √(e(1 − e)/n));
+    empty when the number of images is not known."""
+    if not images:
+        return ""
+    rise, error = deeper - shallower, (shallower + deeper) / 2
+    two_se = 2 * math.sqrt(error * (1 - error) / images)
+    where = "within" if rise <= two_se else "beyond"
+    return (f" (+{100 * rise:.2f} points, {round(rise * images):,} of the {images:,} test images: {where} two "
+            f"standard errors of a test error measured on {images:,} images, {100 * two_se:.2f} points)")
 
 
 # --------------------------------------------------------------------------- (c') one depth, with and without shortcuts

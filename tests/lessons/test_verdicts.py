@@ -151,10 +151,27 @@ def test_depth_trend_does_not_hold_when_a_deeper_resnet_is_no_better() -> None:
     verdict = depth_trend_verdict(runs)  # only the depths present
     assert not verdict.holds and verdict.depths == (20, 56, 110) and verdict.rises == ((56, 110),)
     assert verdict.sentence == ("ResNet test error does not fall at every step in depth: 8.8 % (20), 7.0 % (56), "
-                                "7.0 % (110); it does not fall from ResNet-56 to ResNet-110.")
+                                "7.0 % (110); it does not fall from ResNet-56 to ResNet-110. From ResNet-20 to "
+                                "ResNet-110 it falls by 1.80 points.")
+    assert verdict.falls_overall
     runs["resnet32"] = _run(0.01, 0.09)
     assert depth_trend_verdict(runs).rises == ((20, 32), (56, 110))
     assert "from ResNet-20 to ResNet-32 or from ResNet-56 to ResNet-110" in depth_trend_verdict(runs).sentence
+
+
+def test_depth_trend_weighs_a_rise_against_the_noise_of_the_test_set() -> None:
+    runs = {f"resnet{d}": {**_run(0.03, e), "meta": {"test_images": 10_000}}
+            for d, e in ((20, 0.1328), (32, 0.1214), (44, 0.1160), (56, 0.1169))}
+    verdict = depth_trend_verdict(runs)
+    assert not verdict.holds and verdict.rises == ((44, 56),) and verdict.falls_overall
+    assert verdict.sentence.endswith(
+        "it does not fall from ResNet-44 to ResNet-56 (+0.09 points, 9 of the 10,000 test images: within two "
+        "standard errors of a test error measured on 10,000 images, 0.64 points). From ResNet-20 to ResNet-56 it "
+        "falls by 1.59 points.")
+    runs["resnet56"] = {**_run(0.03, 0.1328), "meta": {"test_images": 10_000}}  # a clear rise, back to the start
+    verdict = depth_trend_verdict(runs)
+    assert "(+1.68 points, 168 of the 10,000 test images: beyond two standard errors" in verdict.sentence
+    assert verdict.sentence.endswith("From ResNet-20 to ResNet-56 it does not fall.") and not verdict.falls_overall
 
 
 def test_depth_trend_needs_two_depths() -> None:
