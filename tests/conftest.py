@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -105,6 +106,16 @@ def full_disk(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setattr(files_module, "open", open_, raising=False)
 
     return fill
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt in this test however pytest was started: a process started
+    in the background by a script (``nohup make test &``) inherits SIGINT ignored, and Python then installs
+    no handler, so a test of what Ctrl-C does would see nothing happen."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture

@@ -240,6 +240,7 @@ def test_a_data_folder_that_is_a_file_says_so(tmp_path: Path, monkeypatch: pytes
         D.load_hands("train")
 
 
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_ctrl_c_stops_the_decoding_threads_at_once() -> None:
     """Without it the threads decoded on after Ctrl-C -- the rest of CIFAR-10, seconds -- and the command's
     exit waited for them."""

@@ -155,6 +155,7 @@ def test_ctrl_c_reports_where_the_run_is_saved(data, tmp_path: Path) -> None:
     assert caught.value.checkpoint is None
 
 
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_a_second_ctrl_c_stops_at_once_and_saves_nothing_half_done(data, tmp_path: Path) -> None:
     """The second press may land in the middle of a step: the last finished epoch's last.pt is the resume point."""
 

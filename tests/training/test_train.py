@@ -377,6 +377,7 @@ def test_interrupt_mid_epoch_then_resume_matches_uninterrupted(data, tmp_path, k
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]  # interrupted.pt superseded
 
 
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_real_ctrl_c_finishes_the_step_saves_and_resumes_exactly(data, tmp_path):
     train, val = loaders(data)
     straight = tiny()
