@@ -59,8 +59,11 @@ def inflated_by_own_split(own: Mapping[str, Sequence[float]], session: Mapping[s
                           names: Mapping[str, str]) -> list[str]:
     """The strategies (by ``names``) whose test accuracy per seed on the dataset's own split is higher than on
     the session split by more than two standard errors of the difference."""
-    return [names[strategy] for strategy, (_, _, difference, two_se) in _split_gaps(own, session).items()
-            if difference > two_se]
+    return _inflated(_split_gaps(own, session), names)
+
+
+def _inflated(gaps: Mapping[str, tuple[SeedSummary, SeedSummary, float, float]], names: Mapping[str, str]) -> list[str]:
+    return [names[strategy] for strategy, (_, _, difference, two_se) in gaps.items() if difference > two_se]
 
 
 def split_comparison_report(own: Mapping[str, Sequence[float]], session: Mapping[str, Sequence[float]],
@@ -69,11 +72,12 @@ def split_comparison_report(own: Mapping[str, Sequence[float]], session: Mapping
     (mean ± std, the difference, two standard errors of it, beyond?) and the strategies for which the own
     split scores higher by more than two standard errors (:func:`inflated_by_own_split`)."""
     lines = [f"{'strategy':15s} {'own split':>12s} {'session split':>13s} {'diff.':>6s} {'2 s.e.':>6s} beyond?"]
-    for strategy, (a, b, difference, two_se) in _split_gaps(own, session).items():
+    gaps = _split_gaps(own, session)
+    for strategy, (a, b, difference, two_se) in gaps.items():
         lines.append(f"{names[strategy]:15s} {100 * a.mean:5.1f} ± {100 * a.std:4.1f} "
                      f"{100 * b.mean:6.1f} ± {100 * b.std:4.1f} {100 * difference:+6.1f} {100 * two_se:6.1f} "
                      f"{'yes' if abs(difference) > two_se else 'no':>7s}")
-    inflated = inflated_by_own_split(own, session, names)
+    inflated = _inflated(gaps, names)
     lines.append("(test accuracy in %, mean ± std over seeds; differences in percentage points)")
     lines.append("\nThe dataset's own split scores higher, beyond two standard errors, for: "
                  + (", ".join(inflated) if inflated else "no strategy") + ".")
