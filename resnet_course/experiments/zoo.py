@@ -34,7 +34,7 @@ from resnet_course.data.loaders import TensorLoader
 from resnet_course.data.safety import ChecksumError, sha256_file
 from resnet_course.experiments.provenance import run_metadata
 from resnet_course.experiments.results import load_result, result_path, write_result
-from resnet_course.nn.registry import create_model
+from resnet_course.nn.registry import create_model, family_and_depth
 from resnet_course.nn.weights import Weights, load_weights
 from resnet_course.training.checkpoint import atomic_write, holds_checkpoint
 from resnet_course.training.config import TrainConfig
@@ -54,9 +54,17 @@ ZOO: tuple[str, ...] = (
     "resnet20", "plain20", "resnet56", "plain56",
     "resnet32", "resnet44", "resnet110", "plain32", "plain44",
 )
-# Reading order (tables, figures, the README): by depth, each ResNet before its plain twin.
-ZOO_BY_DEPTH: tuple[str, ...] = tuple(sorted(ZOO, key=lambda name: (int(name.removeprefix("plain").removeprefix(
-    "resnet")), name.startswith("plain"))))
+
+
+def _depth_then_resnet_first(name: str) -> tuple[int, bool]:
+    """The reading order's key: by depth, each ResNet before its plain twin."""
+    family, depth = family_and_depth(name) or ("", 0)
+    return depth, family != "resnet"
+
+
+# Reading order (tables, figures, the README).
+ZOO_BY_DEPTH: tuple[str, ...] = tuple(sorted(ZOO, key=_depth_then_resnet_first))
+
 # The networks whose weights the chapters load (lesion, landscape, transfer, inspection).
 WEIGHTS_STORED: frozenset[str] = frozenset({"resnet20", "plain20", "resnet56", "plain56"})
 

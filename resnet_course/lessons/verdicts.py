@@ -28,12 +28,12 @@ Errors are fractions (0.079 is 7.9 %). Every verdict prints as its sentence.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from resnet_course.lessons.labels import network_label
+from resnet_course.nn.registry import family_and_depth
 
 __all__ = [
     "TABLE6_DEPTHS",
@@ -88,8 +88,8 @@ def final_errors(runs: Mapping[str, Mapping[str, Any]], names: Sequence[str]) ->
 
 def _depth(name: str, family: str) -> int | None:
     """``_depth("plain56", "plain") == 56``; None for a name of another family."""
-    match = re.fullmatch(rf"{family}(\d+)", name)
-    return int(match.group(1)) if match else None
+    found = family_and_depth(name)
+    return found[1] if found is not None and found[0] == family else None
 
 
 def _shallowest_and_deepest(runs: Mapping[str, Any], family: str) -> tuple[str, str]:

@@ -39,6 +39,7 @@ __all__ = [
     "ModelBuilder",
     "build_named",
     "create_model",
+    "family_and_depth",
     "list_models",
     "plain18",
     "plain20",
@@ -76,6 +77,20 @@ Builder = TypeVar("Builder", bound=ModelBuilder)
 
 _MODELS: dict[str, ModelBuilder] = {}
 _FAMILY_NAME = re.compile(r"^(?P<prefix>preact_resnet|resnet|plain)(?P<depth>\d+)(?P<cifar>_cifar)?$")
+
+
+def family_and_depth(name: str) -> tuple[str, int] | None:
+    """The family and the depth a registry name spells, or None for a name of no family.
+
+    ``("resnet", 56)`` for ``resnet56``, ``("plain", 20)`` for ``plain20`` (He et al. 2015,
+    Sec. 4.2's CIFAR-10 networks and their plain twins), ``("preact_resnet", 20)`` for
+    ``preact_resnet20``; None for ``resnet18_cifar`` (another stem) or ``tiny_resnet``.
+    One reading of a name for the zoo's order, the verdicts and the figures' colours.
+    """
+    match = _FAMILY_NAME.fullmatch(name)
+    if match is None or match["cifar"]:
+        return None
+    return match["prefix"], int(match["depth"])
 
 
 def register_model(builder: Builder) -> Builder:

@@ -75,6 +75,15 @@ def test_the_name_fixes_the_family():
     assert create_model("plain50").layer1[0].__class__.__name__ == "PlainBottleneck"  # Table 1 depth: ImageNet
 
 
+def test_family_and_depth_reads_a_name_of_the_family_rule():
+    assert registry.family_and_depth("resnet56") == ("resnet", 56)
+    assert registry.family_and_depth("plain20") == ("plain", 20)
+    assert registry.family_and_depth("resnet110") == ("resnet", 110)
+    assert registry.family_and_depth("preact_resnet20") == ("preact_resnet", 20)
+    for other in ("resnet18_cifar", "tiny_resnet", "resnet", "myresnet20", "resnet20x", "ResNet-20"):
+        assert registry.family_and_depth(other) is None, other
+
+
 # ----------------------------------------------------------------------------------------
 # The weights table
 # ----------------------------------------------------------------------------------------

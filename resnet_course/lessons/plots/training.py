@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator
 
 from resnet_course.lessons.labels import network_label
 from resnet_course.lessons.plots.foundations import error_curves
+from resnet_course.nn.registry import family_and_depth
 
 __all__ = [
     "STRATEGY_COLORS",
@@ -157,10 +158,8 @@ def plot_confident_mistakes(images: object, labels: object, preds: object, probs
 
 def _family_and_depth(name: str) -> tuple[str, int | None]:
     """``("resnet", 56)`` for ``resnet56``, ``("plain", 20)`` for ``plain20``, ``(name, None)`` otherwise."""
-    for family in ("resnet", "plain"):
-        if name.startswith(family) and name[len(family):].isdigit():
-            return family, int(name[len(family):])
-    return name, None
+    found = family_and_depth(name)
+    return found if found is not None and found[0] in ("resnet", "plain") else (name, None)
 
 
 # colours for curves that are not zoo networks (neither the ResNets' blues nor the plain nets' reds)
