@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["device_name", "git_commit", "PACKAGE_ROOT", "run_metadata", "stored_device_name"]
+__all__ = ["device_name", "git_commit", "PACKAGE_ROOT", "run_metadata", "stored_device_name", "thread_count"]
 
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -28,8 +28,13 @@ def device_name(device: torch.device | str | None = None) -> str:
     if device is not None and device.type == "cuda":
         return torch.cuda.get_device_name(device)
     processor = platform.processor() or platform.machine()
+    return f"CPU {processor} ({thread_count()})".replace("  ", " ")
+
+
+def thread_count() -> str:
+    """The threads PyTorch computes with on the CPU, in words: ``"1 thread"``, ``"2 threads"``."""
     threads = torch.get_num_threads()
-    return f"CPU {processor} ({threads} thread{'' if threads == 1 else 's'})".replace("  ", " ")
+    return f"{threads} thread{'' if threads == 1 else 's'}"
 
 
 def stored_device_name(name: object) -> str:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from resnet_course import __version__
 from resnet_course.budget import Budget, current_budget
+from resnet_course.experiments.provenance import thread_count
 from resnet_course.nn.registry import create_model
 from resnet_course.training.runtime import resolve_device
 
@@ -57,8 +58,7 @@ def describe_device(device: torch.device) -> str:
     """One line on the device; on Colab without a GPU, how to get one."""
     if device.type == "cuda":
         return f"device: GPU ({torch.cuda.get_device_name(device)})"
-    threads = torch.get_num_threads()
-    line = f"device: CPU ({threads} thread{'' if threads == 1 else 's'}), no GPU"
+    line = f"device: CPU ({thread_count()}), no GPU"
     if on_colab():
         line += " — on Colab choose Runtime → Change runtime type → a GPU, then run this cell again"
     return line
