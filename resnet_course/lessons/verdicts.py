@@ -6,6 +6,8 @@ sentence that states the numbers it rests on — and says the opposite when the 
 
 - :func:`degradation_verdict` — the degradation problem (He et al. 2015, §1 and §4.2, Fig. 1
   and Fig. 6 left): the deeper *plain* network ends with a higher training error;
+- :func:`plain_depth_verdict` — the same across every plain depth present (Fig. 6 left, 20 → 32
+  → 44 → 56 layers): does the training error rise at every step?
 - :func:`residual_verdict` — the residual fix (He et al. 2015, §4.2, Fig. 6 middle): the deeper
   *ResNet* ends with a lower training error and a lower test error;
 - :func:`depth_trend_verdict` — Table 6 of He et al. 2015: ResNet test error falls with depth,
@@ -39,6 +41,7 @@ __all__ = [
     "TABLE6_DEPTHS",
     "DegradationVerdict",
     "DepthTrendVerdict",
+    "PlainDepthVerdict",
     "ResidualVerdict",
     "ShortcutVerdict",
     "SeedSummary",
@@ -48,6 +51,7 @@ __all__ = [
     "degradation_verdict",
     "depth_trend_verdict",
     "fig6_findings",
+    "plain_depth_verdict",
     "final_errors",
     "residual_verdict",
     "shortcut_verdict",
@@ -164,6 +168,47 @@ def degradation_verdict(runs: Mapping[str, Mapping[str, Any]], shallow: str | No
     return DegradationVerdict(shallow, deep, low, high, holds, sentence)
 
 
+@dataclass(frozen=True)
+class PlainDepthVerdict:
+    """Fig. 6 left (He et al. 2015): does the plain nets' training error rise at every step in depth?"""
+
+    depths: tuple[int, ...]
+    train_errors: tuple[float, ...]
+    no_rise: tuple[tuple[int, int], ...]  # (shallower, deeper) steps where the training error did not rise
+    holds: bool  # at least two depths, and the training error rises at every step
+    sentence: str
+
+    def __str__(self) -> str:
+        return self.sentence
+
+
+def plain_depth_verdict(runs: Mapping[str, Mapping[str, Any]]) -> PlainDepthVerdict:
+    """The final training error of every plain net in ``runs``, by depth: the deeper, the higher, at every step?
+
+    The paper's plain nets of 20, 32, 44 and 56 layers end in that order, the deepest worst
+    (§4.2, Fig. 6 left); :func:`degradation_verdict` compares only the shallowest and the
+    deepest. With fewer than two plain depths there is nothing to read, and the verdict says so.
+    """
+    present = tuple(_family_depths(runs, "plain"))
+    if len(present) < 2:
+        shown = f"only {network_label(f'plain{present[0]}')}" if present else "no plain net"
+        errors = tuple(final_errors(runs, [f"plain{d}" for d in present])[f"plain{d}"][0] for d in present)
+        return PlainDepthVerdict(present, errors, (), False, f"{shown} in the runs: no depth trend to read.")
+    by_name = final_errors(runs, [f"plain{d}" for d in present])
+    errors = tuple(by_name[f"plain{d}"][0] for d in present)
+    error_at = dict(zip(present, errors))
+    no_rise = tuple((a, b) for a, b in zip(present, present[1:]) if error_at[b] <= error_at[a])
+    listing = ", ".join(f"{text} ({d})" for d, text in zip(present, _percentages(errors)))
+    if not no_rise:
+        sentence = (f"plain training error rises at every step in depth: {listing}. The deeper the plain net, "
+                    "the worse it trains.")
+    else:
+        steps = " or from ".join(f"{network_label(f'plain{a}')} to {network_label(f'plain{b}')}" for a, b in no_rise)
+        sentence = (f"plain training error does not rise at every step in depth: {listing}; it does not rise "
+                    f"from {steps}.")
+    return PlainDepthVerdict(present, errors, no_rise, not no_rise, sentence)
+
+
 # --------------------------------------------------------------------------- (b) the residual fix
 
 
@@ -244,8 +289,8 @@ def depth_trend_verdict(runs: Mapping[str, Mapping[str, Any]],
     """
     present = tuple(d for d in sorted(depths) if f"resnet{d}" in runs)
     if len(present) < 2:
-        shown = ", ".join(network_label(f"resnet{d}") for d in present) or "no ResNet of those depths"
-        sentence = f"only {shown} in the runs: no depth trend to read."
+        shown = f"only {network_label(f'resnet{present[0]}')}" if present else "no ResNet of those depths"
+        sentence = f"{shown} in the runs: no depth trend to read."
         errors = tuple(final_errors(runs, [f"resnet{d}" for d in present])[f"resnet{d}"][1] for d in present)
         return DepthTrendVerdict(present, errors, (), False, sentence)
     by_name = final_errors(runs, [f"resnet{d}" for d in present])
@@ -343,7 +388,8 @@ def fig6_findings(runs: Mapping[str, Mapping[str, Any]],
     """What the runs show of He et al. 2015's Fig. 6, one sentence per comparison, and the paper's word for the rest.
 
     In order: the shortcut verdict at every depth that has both a plain net and a ResNet;
-    the degradation verdict (two plain depths needed) and the residual and depth-trend
+    the degradation verdict (two plain depths needed; with three or more, also depth by depth)
+    and the residual and depth-trend
     verdicts (two ResNet depths needed). A comparison the runs cannot make is replaced by
     what the paper reports, beginning "In the paper" so that it never reads as measured;
     ``paper_table6`` (``{"resnet20": {"error": 8.75}, …}``, percent) supplies its Table 6 numbers.
@@ -355,6 +401,8 @@ def fig6_findings(runs: Mapping[str, Mapping[str, Any]],
              for d in sorted(set(plain) & set(resnet))]
     if len(plain) >= 2:
         found.append(f"Degradation: {degradation_verdict(runs)}")
+        if len(plain) >= 3:
+            found.append(f"Degradation, depth by depth: {plain_depth_verdict(runs)}")
     else:
         found.append(f"Degradation needs two plain depths; these networks are {listing}. In the paper "
                      "(He et al. 2015, Fig. 1 and Fig. 6 left), plain-56 ends with a higher training error than "

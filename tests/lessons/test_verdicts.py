@@ -20,6 +20,7 @@ from resnet_course.lessons.verdicts import (
     depth_trend_verdict,
     fig6_findings,
     final_errors,
+    plain_depth_verdict,
     residual_verdict,
     shortcut_verdict,
     transfer_verdict,
@@ -179,6 +180,32 @@ def test_depth_trend_needs_two_depths() -> None:
     assert not verdict.holds and verdict.depths == (20,)
     assert verdict.sentence == "only ResNet-20 in the runs: no depth trend to read."
     assert not depth_trend_verdict({}).holds
+    assert depth_trend_verdict({}).sentence == "no ResNet of those depths in the runs: no depth trend to read."
+
+
+def test_plain_depth_verdict_holds_when_training_error_rises_at_every_depth() -> None:
+    runs = {f"plain{d}": _run(e, 0.2) for d, e in ((20, 0.079), (32, 0.101), (44, 0.14), (56, 0.192))}
+    runs["resnet32"] = _run(0.001, 0.1)  # another family: not read
+    verdict = plain_depth_verdict(runs)
+    assert verdict.holds and verdict.depths == (20, 32, 44, 56) and verdict.no_rise == ()
+    assert verdict.sentence == ("plain training error rises at every step in depth: 7.9 % (20), 10.1 % (32), "
+                                "14.0 % (44), 19.2 % (56). The deeper the plain net, the worse it trains.")
+
+
+def test_plain_depth_verdict_names_every_step_where_training_error_does_not_rise() -> None:
+    runs = {f"plain{d}": _run(e, 0.2) for d, e in ((20, 0.079), (32, 0.07), (44, 0.14), (56, 0.14))}
+    verdict = plain_depth_verdict(runs)
+    assert not verdict.holds and verdict.no_rise == ((20, 32), (44, 56))
+    assert verdict.sentence == ("plain training error does not rise at every step in depth: 7.9 % (20), 7.0 % (32), "
+                                "14.0 % (44), 14.0 % (56); it does not rise from plain-20 to plain-32 or from "
+                                "plain-44 to plain-56.")
+
+
+def test_plain_depth_verdict_needs_two_depths() -> None:
+    verdict = plain_depth_verdict({"plain20": _run(0.08, 0.15), "resnet56": _run(0.01, 0.1)})
+    assert not verdict.holds and verdict.depths == (20,)
+    assert verdict.sentence == "only plain-20 in the runs: no depth trend to read."
+    assert plain_depth_verdict({}).sentence == "no plain net in the runs: no depth trend to read."
 
 
 # --------------------------------------------------------------------------- (d) transfer learning curves
@@ -276,6 +303,15 @@ def test_fig6_findings_with_two_depths_read_every_verdict_from_the_runs() -> Non
         "Degradation", "Residual learning", "Depth trend"]
     assert not any("paper" in f for f in found)
     assert "the deeper plain net trains worse" in found[2] and "trains better and generalises better" in found[3]
+
+
+def test_fig6_findings_with_three_plain_depths_read_the_plain_nets_depth_by_depth() -> None:
+    runs = {"plain20": _run(0.04, 0.15), "plain32": _run(0.09, 0.16), "plain56": _run(0.08, 0.18)}
+    found = fig6_findings(runs, PAPER)
+    assert found[0].startswith("Degradation: plain-56 ends with 8.0 % training error, above plain-20's 4.0 %")
+    assert found[1] == ("Degradation, depth by depth: plain training error does not rise at every step in depth: "
+                        "4.0 % (20), 9.0 % (32), 8.0 % (56); it does not rise from plain-32 to plain-56.")
+    assert found[2].startswith("The residual fix between depths needs two ResNet depths")
 
 
 def test_fig6_findings_of_resnets_only_state_no_shortcut_comparison() -> None:
