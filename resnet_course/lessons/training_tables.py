@@ -423,13 +423,13 @@ def format_time_to_accuracy(rows: Sequence[TimeToAccuracyRow]) -> str:
     """The table of :func:`time_to_accuracy_rows`: one line per network, one column per target."""
     targets = list(rows[0].to_target) if rows else []
     header = f"{'network':11s}{'epochs':>7s}{'final acc':>11s}{'median epoch':>14s}" + "".join(
-        f"{'to ' + _pct(t, 0):>17s}" for t in targets)
+        f"{'to ' + _pct(t, 0):>18s}" for t in targets)
     lines = [header, "-" * len(header)]
     for row in rows:
         cells = []
         for target in targets:
             hit = row.to_target[target]
-            cells.append(f"{'not reached' if hit is None else f'{hit[0]} ep, {hit[1]:.1f} min':>17s}")
+            cells.append(f"{'not reached' if hit is None else f'{hit[0]} ep, {hit[1]:.1f} min':>18s}")
         lines.append(f"{network_label(row.name):11s}{row.epochs:>7d}{_pct(row.final_accuracy):>11s}"
                      f"{row.median_epoch_s:>12.1f} s" + "".join(cells))
     return "\n".join(lines)

@@ -11,6 +11,7 @@ import torch
 
 from resnet_course.experiments.zoo import PAPER_TABLE6
 from resnet_course.lessons.training_tables import (
+    TimeToAccuracyRow,
     benchmark_target_verdict,
     benchmark_time_to_accuracy_row,
     curves_against_zoo,
@@ -122,6 +123,12 @@ def test_time_to_accuracy_uses_the_median_epoch_and_says_not_reached():
     assert row.to_target[0.85] == (3, pytest.approx(5.0)) and row.to_target[0.95] is None
     text = format_time_to_accuracy(rows)
     assert _fits(text) and re.search(r"3 ep, 5\.0 min\s+not reached", text)
+
+
+def test_time_to_accuracy_columns_stay_apart_for_a_slow_deep_network():
+    row = TimeToAccuracyRow("resnet110", 30, 0.9, 0.9, 586.5, 85.0, {0.85: (26, 254.1), 0.9: (29, 283.5)})
+    text = format_time_to_accuracy([row])
+    assert _fits(text) and re.search(r"586\.5 s {2,}26 ep, 254\.1 min {2,}29 ep, 283\.5 min$", text)
 
 
 def test_format_trick_gains_continues_a_long_name_on_the_next_line():
