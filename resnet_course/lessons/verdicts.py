@@ -391,7 +391,8 @@ def fig6_findings(runs: Mapping[str, Mapping[str, Any]],
     the degradation verdict (two plain depths needed; with three or more, also depth by depth)
     and the residual and depth-trend verdicts (two ResNet depths needed). A comparison the
     runs cannot make is replaced by what the paper reports, beginning "In the paper" so that it
-    never reads as measured; ``paper_table6`` (``{"resnet20": {"error": 8.75}, …}``, percent) supplies its Table 6 numbers.
+    never reads as measured; ``paper_table6`` (``{"resnet20": {"error": 8.75}, …}``, percent)
+    supplies its Table 6 numbers.
     """
     plain, resnet = _family_depths(runs, "plain"), _family_depths(runs, "resnet")
     names = [f"plain{d}" for d in plain] + [f"resnet{d}" for d in resnet]
