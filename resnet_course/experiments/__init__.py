@@ -12,10 +12,12 @@ block. The runs: :mod:`~resnet_course.experiments.zoo` (the reference networks),
 from resnet_course.experiments.results import (  # noqa: F401
     PROVENANCE_KEYS,
     describe_meta,
+    describe_shared_meta,
     load_result,
     result_path,
     write_result,
 )
 from resnet_course.experiments.studies import describe_networks  # noqa: F401
 
-__all__ = ["PROVENANCE_KEYS", "describe_meta", "describe_networks", "load_result", "result_path", "write_result"]
+__all__ = ["PROVENANCE_KEYS", "describe_meta", "describe_networks", "describe_shared_meta", "load_result",
+           "result_path", "write_result"]

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from resnet_course.experiments.provenance import stored_device_name
 from resnet_course.locations import results_dir as default_results_dir
 from resnet_course.training.checkpoint import atomic_write
 
-__all__ = ["BENCHMARK_SCRIPTS", "PROVENANCE_KEYS", "describe_meta", "load_result", "producing_command", "result_path",
-           "write_result"]
+__all__ = ["BENCHMARK_SCRIPTS", "PROVENANCE_KEYS", "describe_meta", "describe_shared_meta", "load_result",
+           "producing_command", "result_path", "write_result"]
 
 PROVENANCE_KEYS = ("device", "data_variant", "train_images", "test_images", "epochs", "recipe", "schedule",
                    "warmup_epochs", "precision", "seed", "wall_time_s", "commit", "date")
@@ -70,7 +70,44 @@ def load_result(name: str, results_dir: str | Path | None = None) -> dict[str, A
     return result
 
 
+def _shown(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """``meta`` as printed: a stored device name in today's words."""
+    return {**meta, "device": stored_device_name(meta["device"])} if "device" in meta else dict(meta)
+
+
 def describe_meta(meta: dict[str, Any], keys: Sequence[str] = PROVENANCE_KEYS) -> str:
     """One line of provenance to print under a reference figure."""
-    shown = {**meta, "device": stored_device_name(meta["device"])} if "device" in meta else meta
+    shown = _shown(meta)
     return "Reference run: " + "; ".join(f"{key}={shown[key]}" for key in keys if key in shown)
+
+
+def describe_shared_meta(metas: Mapping[str, Mapping[str, Any]], keys: Sequence[str] = PROVENANCE_KEYS) -> str:
+    """One line of provenance for several runs (``metas``: run label -> meta), e.g. the zoo's networks.
+
+    A value all runs share is given once. A value that differs is given with the runs it belongs to, so that
+    no run is credited with another's provenance; the value most runs share comes last, as "the other N"
+    when it is the only most common one: ``device=CPU x86_64 (2 threads) for ResNet-20, CPU x86_64
+    (1 thread) for the other 7``. Runs whose meta lacks the key are counted as not recorded."""
+    if not metas:
+        raise ValueError("no runs to describe")
+    parts = []
+    for key in keys:
+        runs_by_value: dict[str, list[str]] = {}
+        for label, meta in metas.items():
+            shown = _shown(meta)
+            if key in shown:
+                runs_by_value.setdefault(str(shown[key]), []).append(label)
+        missing = len(metas) - sum(len(labels) for labels in runs_by_value.values())
+        if not runs_by_value:
+            continue
+        if len(runs_by_value) == 1 and not missing:
+            parts.append(f"{key}={next(iter(runs_by_value))}")
+            continue
+        *fewer, (common, most) = sorted(runs_by_value.items(), key=lambda group: len(group[1]))  # stable sort
+        named = [f"{value} for {', '.join(labels)}" for value, labels in fewer]
+        if fewer and not missing and all(len(labels) < len(most) for _, labels in fewer):
+            named.append(f"{common} for the other {len(most)}")
+        else:
+            named.append(f"{common} for {', '.join(most)}")
+        parts.append(f"{key}=" + ", ".join(named) + (f" (not recorded for {missing})" if missing else ""))
+    return f"Reference runs ({len(metas)}): " + "; ".join(parts)

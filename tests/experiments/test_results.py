@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT
-from resnet_course.experiments.results import describe_meta, load_result, write_result
+from resnet_course.experiments.results import describe_meta, describe_shared_meta, load_result, write_result
 
 RESULT_FILES = sorted([*(REPO_ROOT / "results").glob("*.json"), *(REPO_ROOT / "results" / "zoo").glob("*.json")])
 ZOO_FILES = sorted((REPO_ROOT / "results" / "zoo").glob("*.json"))
@@ -84,6 +84,25 @@ def test_describe_meta_reads_an_old_device_name_as_today() -> None:
     meta = {"device": "CPU x86_64 (1 threads)", "seed": 0}
     assert describe_meta(meta, keys=("device", "seed")) == "Reference run: device=CPU x86_64 (1 thread); seed=0"
     assert meta["device"] == "CPU x86_64 (1 threads)"  # the stored metadata itself is left as it was
+
+
+def test_describe_shared_meta_gives_a_shared_value_once_and_a_differing_one_with_its_runs() -> None:
+    metas = {"ResNet-20": {"seed": 0, "device": "CPU x86_64 (2 threads)"},
+             "plain-20": {"seed": 0, "device": "CPU x86_64 (1 threads)"},
+             "ResNet-56": {"seed": 0, "device": "CPU x86_64 (1 threads)"}}
+    assert describe_shared_meta(metas, keys=("seed", "device")) == (
+        "Reference runs (3): seed=0; device=CPU x86_64 (2 threads) for ResNet-20, "
+        "CPU x86_64 (1 thread) for the other 2")
+    same_device = {label: {**meta, "device": "NVIDIA H200"} for label, meta in metas.items()}
+    assert describe_shared_meta(same_device, keys=("device",)) == "Reference runs (3): device=NVIDIA H200"
+
+
+def test_describe_shared_meta_names_every_run_when_no_value_is_the_most_common() -> None:
+    metas = {"ResNet-20": {"wall_time_s": 10.0}, "plain-20": {"wall_time_s": 12.0}, "ResNet-56": {"seed": 0}}
+    assert describe_shared_meta(metas, keys=("wall_time_s", "epochs")) == (
+        "Reference runs (3): wall_time_s=10.0 for ResNet-20, 12.0 for plain-20 (not recorded for 1)")
+    with pytest.raises(ValueError, match="no runs"):
+        describe_shared_meta({})
 
 
 def test_missing_result_says_how_to_make_it(tmp_path: Path) -> None:
