@@ -90,11 +90,11 @@ def describe_shared_meta(metas: Mapping[str, Mapping[str, Any]], keys: Sequence[
     (1 thread) for the other 7``. Runs whose meta lacks the key are counted as not recorded."""
     if not metas:
         raise ValueError("no runs to describe")
+    shown_metas = {label: _shown(meta) for label, meta in metas.items()}
     parts = []
     for key in keys:
         runs_by_value: dict[str, list[str]] = {}
-        for label, meta in metas.items():
-            shown = _shown(meta)
+        for label, shown in shown_metas.items():
             if key in shown:
                 runs_by_value.setdefault(str(shown[key]), []).append(label)
         missing = len(metas) - sum(len(labels) for labels in runs_by_value.values())
